@@ -1,0 +1,37 @@
+import { BuildType } from '../recipes/schema';
+import { FileDigest } from './digest';
+
+/** A file a packer made in the staging directory, with its checksums. */
+export interface Artifact extends FileDigest {
+  /** The file's name as it will be stored: `<image_name>.<extension>`. */
+  fileName: string;
+  /** Where it is now (the staging directory). */
+  path: string;
+  /** What kind of file: the image itself, or something beside it (OCI layout, manifest). */
+  role: 'image' | 'extra';
+}
+
+/** What a build hands to a store. */
+export interface BuiltImage {
+  imageName: string;
+  name: string;
+  distribution: string;
+  organization: string;
+  releaseLabel: string;
+  timestamp: string;
+  buildType: BuildType;
+  /** The key under a timestamp in the tailor index: "raw" (bare metal, lxd) or "docker". */
+  indexKey: string;
+  /** The image file first, then any extras. */
+  artifacts: Artifact[];
+  /** `<image_name>.manifest`: one "package<TAB>version" line per installed package. */
+  manifestPath: string;
+  /** Registry reference, for docker images that were pushed. */
+  reference?: string;
+}
+
+export function mainArtifact(image: BuiltImage): Artifact {
+  const found = image.artifacts.find((a) => a.role === 'image');
+  if (!found) throw new Error(`build of ${image.imageName} produced no image file`);
+  return found;
+}

@@ -1,0 +1,78 @@
+import { UsageError } from '../errors';
+
+/**
+ * Image names follow the tailor convention that existing consumers split on `_`:
+ * `{organization}_{name}_{distribution}_{release_label}_{timestamp}`.
+ * So no field may contain `_`, and none may hold a path separator, `..` or spaces.
+ */
+const FIELD_PATTERN = /^[A-Za-z0-9][A-Za-z0-9.+-]*$/;
+const TIMESTAMP_PATTERN = /^(\d{4})(\d{2})(\d{2})\.(\d{2})(\d{2})(\d{2})$/;
+
+export type NameField = 'name' | 'organization' | 'release-label' | 'release-track' | 'flavour' | 'distribution';
+
+export function checkNameField(field: NameField, value: string): string {
+  if (value === '') throw new UsageError(`--${field} must not be empty`);
+  if (value.includes('_')) throw new UsageError(`--${field} "${value}" must not contain "_" (image names are split on "_")`);
+  if (value.includes('/') || value.includes('\\')) throw new UsageError(`--${field} "${value}" must not contain a path separator`);
+  if (value.includes('..')) throw new UsageError(`--${field} "${value}" must not contain ".."`);
+  if (/\s/.test(value)) throw new UsageError(`--${field} "${value}" must not contain spaces`);
+  if (!FIELD_PATTERN.test(value)) {
+    throw new UsageError(`--${field} "${value}" may only hold letters, digits, ".", "+" and "-", starting with a letter or digit`);
+  }
+  if (value.length > 64) throw new UsageError(`--${field} "${value}" is longer than 64 characters`);
+  return value;
+}
+
+/** Checks a `YYYYMMDD.HHMMSS` timestamp, including that it names a real date and time. */
+export function checkTimestamp(value: string): string {
+  const match = TIMESTAMP_PATTERN.exec(value);
+  if (!match) throw new UsageError(`--timestamp "${value}" is not in the form YYYYMMDD.HHMMSS`);
+  const [, y, mo, d, h, mi, s] = match.map(Number);
+  const date = new Date(Date.UTC(y, mo - 1, d, h, mi, s));
+  if (
+    date.getUTCFullYear() !== y || date.getUTCMonth() !== mo - 1 || date.getUTCDate() !== d ||
+    date.getUTCHours() !== h || date.getUTCMinutes() !== mi || date.getUTCSeconds() !== s
+  ) {
+    throw new UsageError(`--timestamp "${value}" is not a real date and time`);
+  }
+  return value;
+}
+
+export function formatTimestamp(date: Date): string {
+  const pad = (n: number) => String(n).padStart(2, '0');
+  return (
+    `${date.getFullYear()}${pad(date.getMonth() + 1)}${pad(date.getDate())}.` +
+    `${pad(date.getHours())}${pad(date.getMinutes())}${pad(date.getSeconds())}`
+  );
+}
+
+/** The build time a timestamp names, as seconds since the epoch (UTC reading). */
+export function timestampToEpoch(timestamp: string): number {
+  const match = TIMESTAMP_PATTERN.exec(checkTimestamp(timestamp))!;
+  const [, y, mo, d, h, mi, s] = match.map(Number);
+  return Math.floor(Date.UTC(y, mo - 1, d, h, mi, s) / 1000);
+}
+
+export interface ImageNameParts {
+  organization: string;
+  name: string;
+  distribution: string;
+  releaseLabel: string;
+  timestamp: string;
+}
+
+export function imageName(parts: ImageNameParts): string {
+  return [parts.organization, parts.name, parts.distribution, parts.releaseLabel, parts.timestamp].join('_');
+}
+
+export function parseImageName(image: string): ImageNameParts {
+  const fields = image.split('_');
+  if (fields.length !== 5) throw new UsageError(`"${image}" is not an image name (organization_name_distribution_label_timestamp)`);
+  const [organization, name, distribution, releaseLabel, timestamp] = fields;
+  return { organization, name, distribution, releaseLabel, timestamp: checkTimestamp(timestamp) };
+}
+
+/** The bundle package tailor installs: `{organization}-{flavour}-{release_label}`. */
+export function bundlePackageName(organization: string, flavour: string, releaseLabel: string): string {
+  return `${organization}-${flavour}-${releaseLabel}`.toLowerCase();
+}

@@ -1,0 +1,44 @@
+import { Recipe } from '../recipes/schema';
+import { Distribution } from './distributions';
+
+/** Where the finished image goes. */
+export type StorageRequest =
+  | { mode: 'build-only'; path: string }
+  | { mode: 'local'; path: string }
+  | { mode: 'publish'; bucket: string; cloudfrontDistributionId?: string };
+
+/**
+ * Everything one build needs, validated and whole before any work starts. Made from the
+ * CLI flags (or the CodeBuild environment) plus the catalog's common settings.
+ */
+export interface BuildRequest {
+  /** The recipe's name in the catalog (the `name` field of the image name). */
+  name: string;
+  recipe: Recipe;
+  distribution: Distribution;
+  organization: string;
+  releaseTrack: string;
+  releaseLabel: string;
+  flavour: string;
+  /** YYYYMMDD.HHMMSS */
+  timestamp: string;
+  /** `{organization}_{name}_{distribution}_{release_label}_{timestamp}` */
+  imageName: string;
+  /** The org APT repository holding the bundle (http(s):// or s3://), if any. */
+  aptRepo?: string;
+  /** Key that signs the org repository (a file path), when not in the recipe. */
+  aptRepoKey?: string;
+  dockerRegistry?: string;
+  /** The archive to bootstrap from, when not the distribution's default. */
+  mirror?: string;
+  /** The security archive, "none" to leave it out. */
+  securityMirror?: string;
+  storage: StorageRequest;
+  /** Parent of this build's private work directory. */
+  workRoot: string;
+  keepWorkDir: boolean;
+  /** Skip the bootstrap cache (a cold build). */
+  noCache: boolean;
+  /** Where the bootstrap cache lives. */
+  cacheDir: string;
+}

@@ -1,0 +1,35 @@
+import { BuiltImage } from '../builder/artifacts';
+import { BuildLog } from '../builder/log';
+
+/** A file as it lies in a store. */
+export interface StoredFile {
+  fileName: string;
+  /** Path or URL where it can be found. */
+  location: string;
+  size: number;
+  md5: string;
+  sha256: string;
+}
+
+export interface StoredImage {
+  imageName: string;
+  /** build-only, local or publish. */
+  mode: string;
+  files: StoredFile[];
+  /** Where the index that names the image is, if the store keeps one. */
+  index?: string;
+  reference?: string;
+}
+
+/**
+ * One interface for every storage mode. verify() runs with the rest of the plan, before
+ * any work; put() moves whole artifacts into place and updates the index last, so a
+ * reader never sees an index entry for a missing or partial file.
+ */
+export interface ImageStore {
+  readonly mode: 'build-only' | 'local' | 'publish';
+  /** One line saying where images go ("build-only: ./images (no index)"). */
+  describe(): string;
+  verify(): Promise<void>;
+  put(image: BuiltImage, log: BuildLog, signal?: AbortSignal): Promise<StoredImage>;
+}
