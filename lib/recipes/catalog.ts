@@ -85,6 +85,9 @@ export function parseRecipe(
     throw new UsageError(`${origin}: a recipe must be a mapping of fields`);
   }
   const draft = document as Record<string, unknown>;
+  // Check the recipe's own fields first, so errors point into the recipe as written.
+  const own = RecipeSchema.partial().safeParse(draft);
+  if (!own.success) throw new UsageError(`recipe "${name}" (${origin}) is invalid: ${describeIssues(own.error)}`);
   const buildType = draft.build_type;
   const template =
     typeof buildType === 'string' && ['lxd', 'bare_metal', 'docker'].includes(buildType)

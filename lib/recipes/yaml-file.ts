@@ -11,7 +11,7 @@ export function readYamlFile(path: string): unknown {
     const code = (error as NodeJS.ErrnoException).code;
     throw new UsageError(`cannot read ${path}: ${code === 'ENOENT' ? 'no such file' : code ?? String(error)}`);
   }
-  const document = parseDocument(text, { prettyErrors: false });
+  const document = parseDocument(text);
   if (document.errors.length > 0) {
     const first = document.errors[0];
     const where = first.linePos?.[0] ? ` line ${first.linePos[0].line}` : '';

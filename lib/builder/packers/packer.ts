@@ -3,7 +3,17 @@ import { CleanupStack } from '../cleanup';
 import { Distribution } from '../distributions';
 import { HostTool } from '../host-tools';
 import { BuildLog } from '../log';
+import { RunResult } from '../exec';
 import { BuildRequest } from '../request';
+
+/** Runs commands inside the rootfs with /proc, /sys and /dev/pts mounted. */
+export interface ChrootRunner {
+  readonly root: string;
+  run(
+    args: readonly string[],
+    options?: { input?: string; env?: Record<string, string>; describe?: string; capture?: boolean },
+  ): Promise<RunResult>;
+}
 
 /** What a packer gets: a finished rootfs, read-only to it, and a staging dir to write to. */
 export interface PackInput {
@@ -19,6 +29,8 @@ export interface PackInput {
   log: BuildLog;
   signal: AbortSignal;
   cleanups: CleanupStack;
+  /** Present in prepareRootfs() only: the rootfs is mounted for chroot then. */
+  chroot?: ChrootRunner;
 }
 
 /** A file the packer wrote, before checksums. */

@@ -1,0 +1,149 @@
+import { mkdir, mkdtemp } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BuildError, InterruptedError } from '../errors';
+import { BuiltImage } from './artifacts';
+import { CleanupStack } from './cleanup';
+import { BuildContext, Stage } from './context';
+import { BuildLog } from './log';
+import { packerFor } from './packers';
+import { BuildRequest } from './request';
+import { bootstrapStage } from './stages/bootstrap';
+import { finalizeStage } from './stages/finalize';
+import { checksumStage, packStage } from './stages/pack';
+import { removeWorkDir } from './workdir';
+import { provisionStage } from './stages/provision';
+
+/** The build, as one readable list of named steps. */
+export const STAGES: readonly Stage[] = [bootstrapStage, provisionStage, finalizeStage, packStage, checksumStage];
+
+/** How long each stage took, in seconds. */
+export type StageTimings = Record<string, number>;
+
+/** Runs before any stage: something that must also be checked first (e.g. the store). */
+export interface PreflightCheck {
+  name: string;
+  verify(): Promise<void>;
+}
+
+export interface BuildOptions {
+  log: BuildLog;
+  signal: AbortSignal;
+  /** Extra checks run with the stages' own (the store's verify). */
+  preflight?: PreflightCheck[];
+  /** Runs after checksum, while the staging dir still exists (the store's put). */
+  deliver?: (image: BuiltImage) => Promise<void>;
+}
+
+export interface BuildOutcome {
+  image: BuiltImage;
+  timings: StageTimings;
+}
+
+/** The packages the rootfs is bootstrapped with: template + recipe + what the steps need. */
+export function packageSet(request: BuildRequest): string[] {
+  const { recipe } = request;
+  const packer = packerFor(recipe.build_type);
+  const packages = [...recipe.packages, ...packer.rootfsPackages(recipe, request.distribution)];
+  if (recipe.user && recipe.user.sudo !== 'none') packages.push('sudo');
+  if (recipe.user) packages.push('passwd');
+  if (recipe.ansible) packages.push('python3');
+  if (request.aptRepo && request.aptRepo.startsWith('https:')) packages.push('ca-certificates');
+  return [...new Set(packages)].sort();
+}
+
+/**
+ * Verifies every stage (and the store) before doing anything, then runs the stages in
+ * order. Whatever happens, the cleanups run: mounts come down and the work directory goes.
+ */
+export async function buildImage(request: BuildRequest, options: BuildOptions): Promise<BuildOutcome> {
+  const { log, signal } = options;
+  const cleanups = new CleanupStack();
+  const timings: StageTimings = {};
+  const ctx: BuildContext = {
+    request,
+    recipe: request.recipe,
+    distribution: request.distribution,
+    packer: packerFor(request.recipe.build_type),
+    log,
+    signal,
+    cleanups,
+    workDir: '',
+    rootfs: '',
+    stagingDir: '',
+    scratchDir: '',
+    packages: packageSet(request),
+    packed: [],
+    artifacts: [],
+  };
+
+  log.stageStart('verify', 'plan, host tools, mirrors, store');
+  const verifyStart = Date.now();
+  try {
+    for (const check of options.preflight ?? []) await check.verify();
+    for (const stage of STAGES) await stage.verify(ctx);
+  } catch (error) {
+    log.stageEnd('verify', false);
+    throw error;
+  }
+  timings.verify = (Date.now() - verifyStart) / 1000;
+  log.stageEnd('verify', true);
+
+  try {
+    await mkdir(request.workRoot, { recursive: true });
+    ctx.workDir = await mkdtemp(join(request.workRoot, `${request.name}-${request.distribution.codename}-`));
+  } catch (error) {
+    throw new BuildError(`cannot create a work directory in ${request.workRoot}: ${(error as NodeJS.ErrnoException).code ?? error}`);
+  }
+  if (!request.keepWorkDir) {
+    cleanups.push(`remove ${ctx.workDir}`, () => removeWorkDir(ctx.workDir, log));
+  } else {
+    cleanups.push('keep work dir', () => log.info(`work directory kept: ${ctx.workDir}`));
+  }
+  ctx.rootfs = join(ctx.workDir, 'rootfs');
+  ctx.stagingDir = join(ctx.workDir, 'staging');
+  ctx.scratchDir = join(ctx.workDir, 'scratch');
+  await mkdir(ctx.stagingDir);
+  await mkdir(ctx.scratchDir);
+
+  try {
+    for (const stage of STAGES) {
+      if (signal.aborted) throw new InterruptedError(String(signal.reason));
+      await timed(stage.name, stage.describe(ctx), timings, log, () => stage.run(ctx));
+    }
+    const image = builtImage(ctx);
+    if (options.deliver) await timed('store', undefined, timings, log, () => options.deliver!(image));
+    return { image, timings };
+  } finally {
+    await cleanups.runAll(log);
+  }
+}
+
+async function timed(name: string, detail: string | undefined, timings: StageTimings, log: BuildLog, body: () => Promise<void>) {
+  log.stageStart(name, detail);
+  const start = Date.now();
+  try {
+    await body();
+    log.stageEnd(name, true);
+  } catch (error) {
+    log.stageEnd(name, false);
+    throw error;
+  } finally {
+    timings[name] = (Date.now() - start) / 1000;
+  }
+}
+
+function builtImage(ctx: BuildContext): BuiltImage {
+  const { request } = ctx;
+  return {
+    imageName: request.imageName,
+    name: request.name,
+    distribution: request.distribution.codename,
+    organization: request.organization,
+    releaseLabel: request.releaseLabel,
+    timestamp: request.timestamp,
+    buildType: ctx.recipe.build_type,
+    indexKey: ctx.packer.indexKey,
+    artifacts: ctx.artifacts,
+    manifestPath: ctx.manifestPath!,
+  };
+}

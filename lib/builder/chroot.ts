@@ -1,0 +1,79 @@
+import { mkdir, writeFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CleanupStack } from './cleanup';
+import { run, RunResult } from './exec';
+import { BuildLog } from './log';
+import { ChrootRunner } from './packers/packer';
+
+/** The environment commands see inside the image: minimal, so no host secret leaks in. */
+export const CHROOT_ENV: Readonly<Record<string, string>> = {
+  PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+  HOME: '/root',
+  LC_ALL: 'C.UTF-8',
+  LANG: 'C.UTF-8',
+  DEBIAN_FRONTEND: 'noninteractive',
+  DEBCONF_NONINTERACTIVE_SEEN: 'true',
+  TERM: 'dumb',
+};
+
+const MOUNTS = [
+  { target: 'proc', args: ['-t', 'proc', 'proc'] },
+  { target: 'sys', args: ['-t', 'sysfs', '-o', 'ro', 'sysfs'] },
+  { target: 'dev/pts', args: ['-t', 'devpts', '-o', 'newinstance,ptmxmode=0666,mode=0620,gid=5', 'devpts'] },
+] as const;
+
+const POLICY_RC_D = 'usr/sbin/policy-rc.d';
+
+export interface MountedChroot extends ChrootRunner {
+  /** Unmounts everything (also registered on the cleanup stack). */
+  unmount(): Promise<void>;
+}
+
+/**
+ * Mounts /proc, /sys and /dev/pts into the rootfs and stops services from starting
+ * (policy-rc.d). The unmount is pushed on the cleanup stack at once, so it happens on
+ * failure and on Ctrl-C too.
+ */
+export async function mountChroot(
+  root: string,
+  log: BuildLog,
+  cleanups: CleanupStack,
+  signal: AbortSignal,
+): Promise<MountedChroot> {
+  const mounted: string[] = [];
+  const label = `unmount ${root}`;
+  const unmountAll = async () => {
+    while (mounted.length > 0) {
+      const target = mounted.pop()!;
+      try {
+        await run('umount', [target], { log, describe: `umount ${target}` });
+      } catch {
+        await run('umount', ['--lazy', target], { log, describe: `umount --lazy ${target}` });
+      }
+    }
+    await rm(join(root, POLICY_RC_D), { force: true });
+  };
+  cleanups.push(label, unmountAll);
+  await writeFile(join(root, POLICY_RC_D), '#!/bin/sh\n# tailor-image: no services start while building\nexit 101\n', {
+    mode: 0o755,
+  });
+  for (const mount of MOUNTS) {
+    const target = join(root, mount.target);
+    await mkdir(target, { recursive: true });
+    await run('mount', [...mount.args, target], { log, signal, describe: `mount ${mount.target}` });
+    mounted.push(target);
+  }
+  return {
+    root,
+    unmount: () => cleanups.runNow(label, log),
+    run: (args, options = {}): Promise<RunResult> =>
+      run('chroot', [root, ...args], {
+        log,
+        signal,
+        env: { ...CHROOT_ENV, ...options.env },
+        input: options.input,
+        capture: options.capture,
+        describe: options.describe ?? args.join(' ').slice(0, 80),
+      }),
+  };
+}

@@ -1,0 +1,118 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { isAbsolute, join } from 'node:path';
+import { BuildError, UsageError } from '../../errors';
+import { BuildContext } from '../context';
+import { checkArchive } from '../mirror-check';
+import { bundlePackageName } from '../naming';
+
+/** Files the org repository puts into the image while the bundle is installed. */
+const SOURCE_FILE = 'etc/apt/sources.list.d/tailor-org.sources';
+const AUTH_FILE = 'etc/apt/auth.conf.d/90tailor-org.conf';
+const KEY_DIR = 'etc/apt/keyrings';
+
+export interface OrgRepo {
+  /** `{apt_repo}/{release_label}/ubuntu`, without credentials. */
+  uri: string;
+  suite: string;
+  package: string;
+  credentials?: { host: string; login: string; password: string };
+  /** The key file on the host, or undefined for an unsigned repository. */
+  keyFile?: string;
+}
+
+/** Works out the org repository from the request, or undefined when there is none. */
+export function orgRepoFor(ctx: BuildContext): OrgRepo | undefined {
+  const { request, recipe } = ctx;
+  if (!request.aptRepo) return undefined;
+  if (request.aptRepo.startsWith('s3://')) {
+    throw new UsageError('--apt-repo s3://... is not supported for installing the bundle yet; give its http(s):// (CloudFront) address');
+  }
+  let url: URL;
+  try {
+    url = new URL(request.aptRepo);
+  } catch {
+    throw new UsageError(`--apt-repo "${request.aptRepo}" is not a URL (http://, https:// or s3://)`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new UsageError(`--apt-repo "${request.aptRepo}" must be http://, https:// or s3://`);
+  }
+  const credentials = url.username
+    ? { host: url.host, login: decodeURIComponent(url.username), password: decodeURIComponent(url.password) }
+    : undefined;
+  url.username = '';
+  url.password = '';
+  const base = url.toString().replace(/\/+$/, '');
+  const keyOption = request.aptRepoKey ?? recipe.org_repo.key;
+  const keyFile = keyOption ? (isAbsolute(keyOption) ? keyOption : join(recipe.baseDir, keyOption)) : undefined;
+  if (!keyFile && !recipe.org_repo.allow_unsigned) {
+    throw new UsageError(
+      'the org repository needs its signing key (--apt-repo-key or org_repo.key in the recipe); ' +
+        'unsigned repositories are used only when the recipe sets org_repo.allow_unsigned',
+    );
+  }
+  if (keyFile && !existsSync(keyFile)) throw new UsageError(`the org repository key ${keyFile} does not exist`);
+  return {
+    uri: `${base}/${request.releaseLabel}/ubuntu`,
+    suite: request.distribution.codename,
+    package: bundlePackageName(request.organization, request.flavour, request.releaseLabel),
+    credentials,
+    keyFile,
+  };
+}
+
+export async function checkOrgRepo(repo: OrgRepo, signal: AbortSignal): Promise<void> {
+  const uri = repo.credentials
+    ? repo.uri.replace('://', `://${encodeURIComponent(repo.credentials.login)}:${encodeURIComponent(repo.credentials.password)}@`)
+    : repo.uri;
+  try {
+    await checkArchive(uri, repo.suite, 'the org repository', signal);
+  } catch (error) {
+    // Say where without repeating credentials.
+    throw new BuildError((error as Error).message.replace(uri, repo.uri));
+  }
+}
+
+/**
+ * Installs the bundle from the org repository: adds the source (and key, and credentials
+ * in auth.conf.d, never in the source line), installs, then removes all three unless the
+ * recipe keeps the source. Credentials are always removed.
+ */
+export async function installBundle(ctx: BuildContext, repo: OrgRepo): Promise<void> {
+  const chroot = ctx.chroot!;
+  const root = ctx.rootfs;
+  const keep = ctx.recipe.org_repo.keep_source;
+  let signedBy = 'Trusted: yes';
+  let keyPath: string | undefined;
+  if (repo.keyFile) {
+    const key = readFileSync(repo.keyFile);
+    const armored = key.subarray(0, 64).toString('latin1').includes('-----BEGIN PGP');
+    keyPath = `${KEY_DIR}/tailor-org.${armored ? 'asc' : 'gpg'}`;
+    await mkdir(join(root, KEY_DIR), { recursive: true });
+    await writeFile(join(root, keyPath), key, { mode: 0o644 });
+    signedBy = `Signed-By: /${keyPath}`;
+  }
+  const removeTemporary = async (all: boolean) => {
+    await rm(join(root, AUTH_FILE), { force: true });
+    if (all) {
+      await rm(join(root, SOURCE_FILE), { force: true });
+      if (keyPath) await rm(join(root, keyPath), { force: true });
+    }
+  };
+  ctx.cleanups.push('remove org repository credentials', () => removeTemporary(!keep));
+  await writeFile(
+    join(root, SOURCE_FILE),
+    `Types: deb\nURIs: ${repo.uri}\nSuites: ${repo.suite}\nComponents: main\n${signedBy}\n`,
+    { mode: 0o644 },
+  );
+  if (repo.credentials) {
+    await mkdir(join(root, 'etc/apt/auth.conf.d'), { recursive: true });
+    const { host, login, password } = repo.credentials;
+    await writeFile(join(root, AUTH_FILE), `machine ${host}\nlogin ${login}\npassword ${password}\n`, { mode: 0o600 });
+  }
+  await chroot.run(['apt-get', 'update'], { describe: 'apt-get update (org repository)' });
+  await chroot.run(['apt-get', 'install', '-y', '--no-install-recommends', repo.package], {
+    describe: `apt-get install ${repo.package}`,
+  });
+  await ctx.cleanups.runNow('remove org repository credentials', ctx.log);
+}

@@ -1,0 +1,79 @@
+import { Command, Option } from 'commander';
+
+/** The flags of create_image, as parsed (nothing resolved or checked yet beyond syntax). */
+export interface CreateImageOptions {
+  name: string;
+  distribution: string;
+  aptRepo?: string;
+  aptRepoKey?: string;
+  releaseTrack?: string;
+  releaseLabel?: string;
+  flavour?: string;
+  organization?: string;
+  dockerRegistry?: string;
+  rosdistroPath?: string;
+  recipesPath?: string;
+  timestamp?: string;
+  buildOnly?: boolean;
+  localStorage?: boolean;
+  localStoragePath?: string;
+  publish?: boolean;
+  cloudfrontDistributionId?: string;
+  mirror?: string;
+  securityMirror?: string;
+  workDir?: string;
+  keepWorkDir?: boolean;
+  json?: boolean;
+  verbose?: boolean;
+  quiet?: boolean;
+}
+
+const EXAMPLES = `
+Storage modes (at most one; none means --build-only):
+  --build-only        leave the image in ./images/
+  --local-storage     keep it in <path>/<release_label>/images/ with checksums and index.json
+  --publish           upload it to S3 (bucket from --apt-repo s3://<bucket>)
+
+Examples:
+  create_image --name webapp --distribution bookworm
+  create_image --name webapp --distribution bookworm --local-storage --local-storage-path /srv/images
+  create_image --name wrangler --distribution jammy --release-label hotdog --apt-repo https://apt.example.com --apt-repo-key org.asc
+  create_image --name bot --distribution noble --rosdistro-path ../rosdistro --timestamp 20261126.120000 --json
+
+Exit codes: 0 built, 1 the build failed, 2 bad usage or input, 130 interrupted.`;
+
+export function createImageCommand(version: string): Command {
+  return new Command('create_image')
+    .description('Build a Docker, LXD or bare-metal image of Debian/Ubuntu from a recipe.')
+    .version(version, '-V, --version')
+    .requiredOption('--name <image>', 'image (recipe) from the catalog')
+    .requiredOption('--distribution <codename>', 'focal, jammy, noble, bookworm or trixie')
+    .option('--apt-repo <url>', "the organisation's APT repository (http(s):// or s3://) holding the bundle")
+    .option('--apt-repo-key <file>', 'OpenPGP key that signs the APT repository')
+    .option('--release-track <track>', 'release track (default: from the common configuration)')
+    .option('--release-label <label>', 'release label (default: the release track)')
+    .option('--flavour <flavour>', 'bundle flavour (default: the recipe bundle_flavour, else the image name)')
+    .option('--organization <org>', 'organization (default: from the common configuration)')
+    .option('--docker-registry <registry>', 'registry docker images are pushed to')
+    .option('--rosdistro-path <path>', 'read images and common settings from a tailor rosdistro')
+    .option('--recipes-path <path>', 'read recipes from this catalog folder instead of the bundled one')
+    .option('--timestamp <YYYYMMDD.HHMMSS>', 'build timestamp (default: now)')
+    .option('--build-only', 'leave the artifacts in ./images/ (the default)')
+    .option('--local-storage', 'store in --local-storage-path with an index')
+    .option('--local-storage-path <path>', 'local storage folder (default: ./images)')
+    .option('--publish', 'publish to S3 (+ CloudFront, + the registry for docker images)')
+    .option('--cloudfront-distribution-id <id>', 'invalidate the index on this distribution after publishing')
+    .option('--mirror <url>', "override the distribution's archive")
+    .option('--security-mirror <url>', 'override the security archive ("none" to leave it out)')
+    .option('--work-dir <path>', 'where builds work (default: /var/tmp/tailor-image)')
+    .option('--keep-work-dir', 'keep the work directory for inspection')
+    .option('--json', 'print a machine-readable summary on stdout')
+    .addOption(new Option('-v, --verbose', 'show every command and its output').conflicts('quiet'))
+    .addOption(new Option('-q, --quiet', 'print only warnings, errors and the result'))
+    .addHelpText('after', EXAMPLES)
+    .allowExcessArguments(false)
+    .exitOverride()
+    .configureOutput({
+      outputError: (text, write) => write(`create_image: ${text.replace(/^error: /, 'error: ').trim()}\n`),
+    });
+}

@@ -1,0 +1,54 @@
+import { CommanderError } from 'commander';
+import { BuildError, UsageError, exitCodeOf, oneLine } from '../errors';
+
+/**
+ * Runs a command's body and turns whatever happens into an exit code and at most one
+ * error line on stderr: `<command>: error: <what is wrong>`. No stack traces. With
+ * --verbose, a failing command's last output lines follow the error line.
+ *
+ * SIGINT/SIGTERM abort the signal handed to the body, so it can kill children and run
+ * its cleanups before the process exits (130).
+ */
+export async function runMain(
+  command: string,
+  body: (signal: AbortSignal) => Promise<number>,
+  options: { verbose?: () => boolean } = {},
+): Promise<number> {
+  const controller = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (controller.signal.aborted) {
+      process.stderr.write(`${command}: ${signal} again, exiting without cleanup\n`);
+      process.exit(130);
+    }
+    process.stderr.write(`${command}: ${signal} received, cleaning up...\n`);
+    controller.abort(signal);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  // A reader that goes away (`| head`) is not an error.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      throw error;
+    });
+  }
+  try {
+    return await body(controller.signal);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // commander has already printed its own line (help, version or a usage error).
+      return error.exitCode === 0 ? 0 : 2;
+    }
+    process.stderr.write(`${command}: error: ${oneLine(error)}\n`);
+    if (error instanceof BuildError && error.detail && options.verbose?.()) {
+      process.stderr.write(`${error.detail}\n`);
+    }
+    if (!(error instanceof UsageError) && !(error instanceof BuildError) && process.env.TAILOR_IMAGE_DEBUG) {
+      process.stderr.write(`${(error as Error).stack ?? ''}\n`);
+    }
+    return exitCodeOf(error);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}

@@ -1,0 +1,125 @@
+import { BuildLog } from '../builder/log';
+
+export type Verbosity = 'quiet' | 'normal' | 'verbose';
+
+const SPINNER = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+
+/** A BuildLog that draws the build for people: live on a terminal, timestamped lines elsewhere. */
+export interface ProgressDisplay extends BuildLog {
+  /** Stops the live display (always call before printing the result). */
+  close(): void;
+}
+
+export function createProgress(
+  stream: NodeJS.WriteStream,
+  verbosity: Verbosity,
+  live = Boolean(stream.isTTY) && process.env.TERM !== 'dumb',
+): ProgressDisplay {
+  return live ? new LiveDisplay(stream, verbosity) : new LineDisplay(stream, verbosity);
+}
+
+/** Plain lines with an ISO timestamp, for CodeBuild and other logs. */
+class LineDisplay implements ProgressDisplay {
+  private readonly started = new Map<string, number>();
+
+  constructor(
+    private readonly stream: NodeJS.WritableStream,
+    private readonly verbosity: Verbosity,
+  ) {}
+
+  private line(text: string): void {
+    this.stream.write(`${new Date().toISOString()} ${text}\n`);
+  }
+
+  stageStart(stage: string, detail?: string): void {
+    this.started.set(stage, Date.now());
+    if (this.verbosity !== 'quiet') this.line(`${stage}: started${detail ? ` (${detail})` : ''}`);
+  }
+
+  stageEnd(stage: string, ok: boolean): void {
+    const seconds = seconds1(Date.now() - (this.started.get(stage) ?? Date.now()));
+    if (this.verbosity !== 'quiet' || !ok) this.line(`${stage}: ${ok ? 'done' : 'FAILED'} in ${seconds} s`);
+  }
+
+  info(message: string): void {
+    if (this.verbosity !== 'quiet') this.line(message);
+  }
+
+  warn(message: string): void {
+    this.line(`warning: ${message}`);
+  }
+
+  debug(message: string): void {
+    if (this.verbosity === 'verbose') this.line(message);
+  }
+
+  close(): void {}
+}
+
+/** One live line for the running stage (spinner + elapsed), finished stages above it. */
+class LiveDisplay implements ProgressDisplay {
+  private current?: { stage: string; detail?: string; start: number };
+  private timer?: NodeJS.Timeout;
+  private frame = 0;
+
+  constructor(
+    private readonly stream: NodeJS.WriteStream,
+    private readonly verbosity: Verbosity,
+  ) {}
+
+  private clear(): void {
+    this.stream.write('\r\x1b[2K');
+  }
+
+  private draw(): void {
+    if (!this.current) return;
+    const { stage, detail, start } = this.current;
+    const spinner = SPINNER[this.frame++ % SPINNER.length];
+    const text = `${spinner} ${stage.padEnd(10)} ${seconds1(Date.now() - start).padStart(6)} s  ${detail ?? ''}`;
+    this.clear();
+    this.stream.write(text.slice(0, Math.max(20, (this.stream.columns ?? 80) - 1)));
+  }
+
+  private above(text: string): void {
+    this.clear();
+    this.stream.write(`${text}\n`);
+    this.draw();
+  }
+
+  stageStart(stage: string, detail?: string): void {
+    this.current = { stage, detail, start: Date.now() };
+    if (this.verbosity === 'quiet') return;
+    this.draw();
+    this.timer ??= setInterval(() => this.draw(), 100);
+  }
+
+  stageEnd(stage: string, ok: boolean): void {
+    const start = this.current?.start ?? Date.now();
+    this.current = undefined;
+    if (this.verbosity === 'quiet' && ok) return;
+    this.clear();
+    this.stream.write(`${ok ? '✓' : '✗'} ${stage.padEnd(10)} ${seconds1(Date.now() - start).padStart(6)} s\n`);
+  }
+
+  info(message: string): void {
+    if (this.verbosity !== 'quiet') this.above(`  ${message}`);
+  }
+
+  warn(message: string): void {
+    this.above(`! warning: ${message}`);
+  }
+
+  debug(message: string): void {
+    if (this.verbosity === 'verbose') this.above(`    ${message}`);
+  }
+
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    if (this.current) this.clear();
+  }
+}
+
+function seconds1(ms: number): string {
+  return (ms / 1000).toFixed(1);
+}

@@ -1,0 +1,97 @@
+import { isAbsolute, join, resolve } from 'node:path';
+import { homedir } from 'node:os';
+import { BuildRequest, StorageRequest } from '../builder/request';
+import { distribution } from '../builder/distributions';
+import { checkNameField, checkTimestamp, formatTimestamp, imageName } from '../builder/naming';
+import { UsageError } from '../errors';
+import { Catalog, DirectoryCatalog, bundledRecipesDir } from '../recipes/catalog';
+import { RosdistroCatalog } from '../recipes/rosdistro';
+import { CreateImageOptions } from './create-image-options';
+
+export const DEFAULT_WORK_ROOT = '/var/tmp/tailor-image';
+export const DEFAULT_IMAGES_DIR = 'images';
+
+/** Opens the catalog the flags name: a rosdistro, a catalog folder, or the bundled one. */
+export function openCatalog(options: Pick<CreateImageOptions, 'rosdistroPath' | 'recipesPath'>): Catalog {
+  if (options.rosdistroPath && options.recipesPath) {
+    throw new UsageError('--rosdistro-path and --recipes-path are exclusive');
+  }
+  if (options.rosdistroPath) return new RosdistroCatalog(resolve(options.rosdistroPath));
+  return new DirectoryCatalog(options.recipesPath ? resolve(options.recipesPath) : bundledRecipesDir());
+}
+
+/** At most one storage mode; none means build-only (and the caller says so). */
+export function storageFor(options: CreateImageOptions, aptRepo: string | undefined, cloudfront?: string): StorageRequest {
+  const chosen = [
+    options.buildOnly ? '--build-only' : undefined,
+    options.localStorage ? '--local-storage' : undefined,
+    options.publish ? '--publish' : undefined,
+  ].filter((mode): mode is string => mode !== undefined);
+  if (chosen.length > 1) throw new UsageError(`${chosen.join(' and ')} are exclusive: choose one storage mode`);
+  if (options.localStoragePath !== undefined && !options.localStorage) {
+    throw new UsageError('--local-storage-path needs --local-storage');
+  }
+  if (options.publish) {
+    if (!aptRepo?.startsWith('s3://')) {
+      throw new UsageError('--publish needs the bucket as --apt-repo s3://<bucket> (or apt_repo in the common configuration)');
+    }
+    const bucket = aptRepo.slice('s3://'.length).split('/')[0];
+    if (!bucket) throw new UsageError(`--apt-repo "${aptRepo}" names no bucket`);
+    return { mode: 'publish', bucket, ...(cloudfront ? { cloudfrontDistributionId: cloudfront } : {}) };
+  }
+  if (options.localStorage) return { mode: 'local', path: resolve(options.localStoragePath ?? DEFAULT_IMAGES_DIR) };
+  return { mode: 'build-only', path: resolve(DEFAULT_IMAGES_DIR) };
+}
+
+/**
+ * Turns the flags into a whole, checked BuildRequest: every name valid, the image in the
+ * catalog, the distribution allowed by its recipe, one storage mode. Throws UsageError.
+ */
+export function resolveRequest(options: CreateImageOptions, now = new Date()): BuildRequest {
+  const name = checkNameField('name', options.name);
+  const distro = distribution(options.distribution);
+  const catalog = openCatalog(options);
+  const recipe = catalog.recipe(name);
+  if (!recipe.os_versions.includes(distro.codename)) {
+    throw new UsageError(
+      `image "${name}" is not built for ${distro.codename} (its os_versions: ${recipe.os_versions.join(', ')})`,
+    );
+  }
+  const common = catalog.common;
+  const organization = checkNameField('organization', options.organization ?? common.organization);
+  const releaseTrack = checkNameField('release-track', options.releaseTrack ?? common.release_track);
+  const releaseLabel = checkNameField('release-label', options.releaseLabel ?? common.release_label ?? releaseTrack);
+  const flavour = checkNameField('flavour', options.flavour ?? recipe.bundle_flavour ?? common.flavour ?? name);
+  const timestamp = options.timestamp !== undefined ? checkTimestamp(options.timestamp) : formatTimestamp(now);
+  const aptRepo = options.aptRepo ?? common.apt_repo;
+  const mirror = options.mirror ?? common.mirror;
+  for (const [flag, value] of [['--mirror', mirror], ['--security-mirror', options.securityMirror]] as const) {
+    if (value !== undefined && value !== 'none' && !/^(https?|file):\/\//.test(value)) {
+      throw new UsageError(`${flag} "${value}" is not an http(s):// or file:// URL`);
+    }
+  }
+  const storage = storageFor(options, aptRepo, options.cloudfrontDistributionId ?? common.cloudfront_distribution_id);
+  const workRoot = resolve(options.workDir ?? process.env.TAILOR_IMAGE_WORK_DIR ?? DEFAULT_WORK_ROOT);
+  const aptRepoKey = options.aptRepoKey ?? (typeof common.apt_repo_key === 'string' ? common.apt_repo_key : undefined);
+  return {
+    name,
+    recipe,
+    distribution: distro,
+    organization,
+    releaseTrack,
+    releaseLabel,
+    flavour,
+    timestamp,
+    imageName: imageName({ organization, name, distribution: distro.codename, releaseLabel, timestamp }),
+    aptRepo,
+    aptRepoKey: aptRepoKey && !isAbsolute(aptRepoKey) ? resolve(aptRepoKey) : aptRepoKey,
+    dockerRegistry: options.dockerRegistry ?? common.docker_registry,
+    mirror,
+    securityMirror: options.securityMirror ?? common.security_mirror,
+    storage,
+    workRoot,
+    keepWorkDir: options.keepWorkDir ?? false,
+    noCache: false,
+    cacheDir: process.env.TAILOR_IMAGE_CACHE_DIR ?? join(homedir(), '.cache', 'tailor-image'),
+  };
+}

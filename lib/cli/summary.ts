@@ -1,0 +1,71 @@
+import { BuildOutcome } from '../builder/build';
+import { BuildRequest } from '../builder/request';
+import { StoredImage } from '../storage/store';
+
+/** The machine-readable result of one build (`--json`). */
+export interface BuildSummary {
+  image_name: string;
+  name: string;
+  distribution: string;
+  build_type: string;
+  release_label: string;
+  timestamp: string;
+  storage: string;
+  artifacts: { file: string; path: string; size: number; md5: string; sha256: string }[];
+  index?: string;
+  reference?: string;
+  timings: Record<string, number>;
+  total_seconds: number;
+}
+
+export function buildSummary(request: BuildRequest, outcome: BuildOutcome, stored: StoredImage, totalSeconds: number): BuildSummary {
+  return {
+    image_name: request.imageName,
+    name: request.name,
+    distribution: request.distribution.codename,
+    build_type: request.recipe.build_type,
+    release_label: request.releaseLabel,
+    timestamp: request.timestamp,
+    storage: stored.mode,
+    artifacts: stored.files.map((file) => ({
+      file: file.fileName,
+      path: file.location,
+      size: file.size,
+      md5: file.md5,
+      sha256: file.sha256,
+    })),
+    ...(stored.index ? { index: stored.index } : {}),
+    ...(stored.reference ?? outcome.image.reference ? { reference: stored.reference ?? outcome.image.reference } : {}),
+    timings: outcome.timings,
+    total_seconds: Math.round(totalSeconds * 10) / 10,
+  };
+}
+
+export function printSummary(summary: BuildSummary, options: { json: boolean; quiet: boolean }): void {
+  if (options.json) {
+    process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+    return;
+  }
+  const lines = [`built ${summary.image_name} (${summary.build_type}) in ${summary.total_seconds.toFixed(1)} s`];
+  for (const artifact of summary.artifacts) {
+    lines.push(`  ${artifact.path}  ${formatSize(artifact.size)}`);
+    if (!options.quiet) {
+      lines.push(`    md5     ${artifact.md5}`);
+      lines.push(`    sha256  ${artifact.sha256}`);
+    }
+  }
+  if (summary.index) lines.push(`  index   ${summary.index}`);
+  if (summary.reference) lines.push(`  pushed  ${summary.reference}`);
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+function formatSize(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
+}

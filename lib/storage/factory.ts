@@ -1,0 +1,20 @@
+import { BuildRequest } from '../builder/request';
+import { packerFor } from '../builder/packers';
+import { BuildOnlyStore } from './build-only-store';
+import { LocalStore } from './local-store';
+import { createS3Store } from './s3-store';
+import { ImageStore } from './store';
+
+/** The store a request asks for. */
+export function createStore(request: BuildRequest): ImageStore {
+  const imageFile = `${request.imageName}.${packerFor(request.recipe.build_type).extension}`;
+  const storage = request.storage;
+  switch (storage.mode) {
+    case 'build-only':
+      return new BuildOnlyStore(storage.path, imageFile);
+    case 'local':
+      return new LocalStore(storage.path, request.releaseLabel, imageFile);
+    case 'publish':
+      return createS3Store(storage);
+  }
+}

@@ -1,0 +1,135 @@
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { UsageError } from '../../lib/errors';
+import { bundledRecipesDir, DirectoryCatalog } from '../../lib/recipes/catalog';
+import { recipeJsonSchema } from '../../lib/recipes/json-schema';
+import { RosdistroCatalog } from '../../lib/recipes/rosdistro';
+
+const ROSDISTRO = join(__dirname, '..', 'fixtures', 'rosdistro');
+
+function catalogWith(files: Record<string, string>): DirectoryCatalog {
+  const dir = mkdtempSync(join(tmpdir(), 'catalog-'));
+  mkdirSync(join(dir, 'images'));
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, 'images', name), text);
+  return new DirectoryCatalog(dir);
+}
+
+describe('the bundled catalog', () => {
+  const catalog = new DirectoryCatalog(bundledRecipesDir());
+
+  test('holds webapp (lxd), wrangler (bare_metal) and dev-env (docker) for jammy, noble and bookworm', () => {
+    expect(catalog.names()).toEqual(expect.arrayContaining(['webapp', 'wrangler', 'dev-env']));
+    const types = { webapp: 'lxd', wrangler: 'bare_metal', 'dev-env': 'docker' } as const;
+    for (const [name, type] of Object.entries(types)) {
+      const recipe = catalog.recipe(name);
+      expect(recipe.build_type).toBe(type);
+      expect(recipe.os_versions).toEqual(expect.arrayContaining(['jammy', 'noble', 'bookworm']));
+    }
+  });
+
+  test('every bundled recipe passes the schema', () => {
+    for (const name of catalog.names()) expect(catalog.recipe(name).name).toBe(name);
+  });
+
+  test('a recipe is laid over its build type template', () => {
+    const webapp = catalog.recipe('webapp');
+    expect(webapp.packages).toEqual(expect.arrayContaining(['systemd-sysv', 'openssh-server', 'nginx']));
+    expect(webapp.files.map((f) => f.path)).toEqual(
+      expect.arrayContaining(['/etc/systemd/network/10-eth0.network', '/var/www/html/index.html']),
+    );
+    expect(webapp.user).toMatchObject({ name: 'webapp', sudo: 'nopasswd' });
+    expect(webapp.user?.password).toBeUndefined();
+  });
+
+  test('common settings come from recipes/common.yaml', () => {
+    expect(catalog.common).toMatchObject({ organization: 'acme', release_track: 'hotdog' });
+  });
+
+  test('recipes/recipe.schema.json is the schema the code checks', () => {
+    expect(readFileSync(join(bundledRecipesDir(), 'recipe.schema.json'), 'utf8')).toBe(recipeJsonSchema());
+  });
+});
+
+describe('recipe validation', () => {
+  const base = 'build_type: lxd\nos_versions: [bookworm]\n';
+
+  test.each([
+    ['a bad package name', `${base}packages: ["Not A Package"]\n`, 'packages.0: must be a Debian package name'],
+    ['an unknown field', `${base}colour: blue\n`, 'colour'],
+    ['an unknown build type', 'build_type: vm\nos_versions: [bookworm]\n', 'build_type'],
+    ['no os_versions', 'build_type: lxd\n', 'os_versions'],
+    ['two password sources', `${base}user: {name: a, password: {hash: "$6$x$y", env: PW}}\n`, 'exactly one of'],
+    ['a relative file path', `${base}files: [{path: etc/x, content: y}]\n`, 'absolute path'],
+    ['a recipe that is a list', '- build_type: lxd\n', 'must be a mapping'],
+  ])('rejects %s with one line naming it', (_, text, message) => {
+    const catalog = catalogWith({ 'bad.yaml': text });
+    expect(() => catalog.recipe('bad')).toThrow(UsageError);
+    expect(() => catalog.recipe('bad')).toThrow(message);
+    let error: Error | undefined;
+    try {
+      catalog.recipe('bad');
+    } catch (e) {
+      error = e as Error;
+    }
+    expect(error?.message.split('\n')).toHaveLength(1);
+  });
+
+  test('malformed YAML names the file and line', () => {
+    const catalog = catalogWith({ 'broken.yaml': `${base}packages: [a, b\nuser: x\n` });
+    expect(() => catalog.recipe('broken')).toThrow(/broken\.yaml: line \d+ malformed YAML/);
+  });
+
+  test('an unknown image lists the known ones', () => {
+    const catalog = catalogWith({ 'one.yaml': base });
+    expect(() => catalog.recipe('two')).toThrow('unknown image "two"');
+    expect(() => catalog.recipe('two')).toThrow('known: one');
+  });
+
+  test('a folder without images/ is not a catalog', () => {
+    expect(() => new DirectoryCatalog(tmpdir())).toThrow('is not a recipe catalog');
+  });
+});
+
+describe('a tailor rosdistro', () => {
+  const catalog = new RosdistroCatalog(ROSDISTRO);
+
+  test('lists config/images.yaml and reads config/recipes.yaml common', () => {
+    expect(catalog.names()).toEqual(['bot', 'dev', 'legacy-ami', 'sim']);
+    expect(catalog.common).toMatchObject({
+      organization: 'locus', release_label: 'hotdog-20.4', apt_repo: 's3://locus-tailor-artifacts',
+      cloudfront_distribution_id: 'E2EXAMPLE12345',
+    });
+  });
+
+  test("maps tailor's fields onto a recipe", () => {
+    const bot = catalog.recipe('bot');
+    expect(bot).toMatchObject({
+      build_type: 'bare_metal',
+      os_versions: ['focal', 'jammy', 'bookworm'],
+      description: 'Robot image',
+      disk_size: 16,
+      bundle_flavour: 'bot',
+      bundle_distro: 'ros1',
+      user: { name: 'locus', password: { env: 'BOT_PASSWORD' }, groups: ['dialout'] },
+      ansible: { playbook: 'playbooks/bot.yaml', extra_arguments: ['--tags', 'base', '--skip-tags', 'slow'] },
+    });
+    expect(bot.baseDir).toBe(ROSDISTRO);
+  });
+
+  test('an image without os_versions takes them from common', () => {
+    expect(catalog.recipe('dev').os_versions).toEqual(['focal', 'jammy']);
+  });
+
+  test('a crypt hash stays a hash', () => {
+    expect(catalog.recipe('sim').user?.password).toEqual({ hash: expect.stringMatching(/^\$6\$/) });
+  });
+
+  test('AMIs are refused with a clear line', () => {
+    expect(() => catalog.recipe('legacy-ami')).toThrow('build_type ami is not supported');
+  });
+
+  test('a missing rosdistro config is a usage error', () => {
+    expect(() => new RosdistroCatalog(tmpdir())).toThrow('has no config/images.yaml');
+  });
+});
