@@ -42,8 +42,9 @@ export const bootstrapStage: Stage = {
 
 export function mmdebstrapArguments(ctx: Pick<BuildContext, 'distribution' | 'request' | 'recipe' | 'packages' | 'rootfs'>): string[] {
   const { distribution, request } = ctx;
-  const sources = aptSources(distribution, request.mirror, request.securityMirror).map(
-    (source) => `deb ${source.uri} ${source.suites.join(' ')} ${source.components.join(' ')}`,
+  // One-line sources take one suite each: "deb URI SUITE COMPONENT...".
+  const sources = aptSources(distribution, request.mirror, request.securityMirror).flatMap((source) =>
+    source.suites.map((suite) => `deb ${source.uri} ${suite} ${source.components.join(' ')}`),
   );
   return [
     '--mode=root',

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
-import { BuildError, UsageError } from '../../errors';
+import { UsageError } from '../../errors';
 import { BuildContext } from '../context';
 import { checkArchive } from '../mirror-check';
 import { bundlePackageName } from '../naming';
@@ -16,7 +16,8 @@ export interface OrgRepo {
   uri: string;
   suite: string;
   package: string;
-  credentials?: { host: string; login: string; password: string };
+  /** `machine` is what apt's auth.conf matches: host[:port], with http:// for plain http. */
+  credentials?: { machine: string; login: string; password: string };
   /** The key file on the host, or undefined for an unsigned repository. */
   keyFile?: string;
 }
@@ -38,7 +39,12 @@ export function orgRepoFor(ctx: BuildContext): OrgRepo | undefined {
     throw new UsageError(`--apt-repo "${request.aptRepo}" must be http://, https:// or s3://`);
   }
   const credentials = url.username
-    ? { host: url.host, login: decodeURIComponent(url.username), password: decodeURIComponent(url.password) }
+    ? {
+        // apt refuses credentials for unencrypted http unless the entry says http:// itself.
+        machine: url.protocol === 'http:' ? `http://${url.host}` : url.host,
+        login: decodeURIComponent(url.username),
+        password: decodeURIComponent(url.password),
+      }
     : undefined;
   url.username = '';
   url.password = '';
@@ -62,15 +68,7 @@ export function orgRepoFor(ctx: BuildContext): OrgRepo | undefined {
 }
 
 export async function checkOrgRepo(repo: OrgRepo, signal: AbortSignal): Promise<void> {
-  const uri = repo.credentials
-    ? repo.uri.replace('://', `://${encodeURIComponent(repo.credentials.login)}:${encodeURIComponent(repo.credentials.password)}@`)
-    : repo.uri;
-  try {
-    await checkArchive(uri, repo.suite, 'the org repository', signal);
-  } catch (error) {
-    // Say where without repeating credentials.
-    throw new BuildError((error as Error).message.replace(uri, repo.uri));
-  }
+  await checkArchive(repo.uri, repo.suite, 'the org repository', signal, repo.credentials);
 }
 
 /**
@@ -107,8 +105,8 @@ export async function installBundle(ctx: BuildContext, repo: OrgRepo): Promise<v
   );
   if (repo.credentials) {
     await mkdir(join(root, 'etc/apt/auth.conf.d'), { recursive: true });
-    const { host, login, password } = repo.credentials;
-    await writeFile(join(root, AUTH_FILE), `machine ${host}\nlogin ${login}\npassword ${password}\n`, { mode: 0o600 });
+    const { machine, login, password } = repo.credentials;
+    await writeFile(join(root, AUTH_FILE), `machine ${machine}\nlogin ${login}\npassword ${password}\n`, { mode: 0o600 });
   }
   await chroot.run(['apt-get', 'update'], { describe: 'apt-get update (org repository)' });
   await chroot.run(['apt-get', 'install', '-y', '--no-install-recommends', repo.package], {

@@ -1,0 +1,55 @@
+// The scoreboard: `npm run bench [-- <module>...]` runs the bench modules, prints one
+// table and writes the rows to .bench/results.json. Every figure is a ratio against a
+// baseline measured in the same run.
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BenchModule, BenchRow } from './types';
+import { REPO_ROOT } from './util';
+
+/** Bench modules by name: file in bench/ and the function it exports. */
+const MODULES: Record<string, [file: string, exportName: string]> = {
+  lxd: ['lxd', 'benchLxd'],
+  'bare-metal': ['bare-metal', 'benchBareMetal'],
+  oci: ['oci', 'benchOci'],
+  upload: ['upload', 'benchUpload'],
+  synth: ['synth', 'benchSynth'],
+};
+
+async function main(): Promise<number> {
+  const wanted = process.argv.slice(2);
+  const unknown = wanted.filter((name) => !(name in MODULES));
+  if (unknown.length) {
+    process.stderr.write(`bench: unknown module ${unknown.join(', ')} (known: ${Object.keys(MODULES).join(', ')})\n`);
+    return 2;
+  }
+  const names = wanted.length ? wanted : Object.keys(MODULES).filter((name) => existsSync(join(__dirname, `${MODULES[name][0]}.ts`)));
+  const rows: BenchRow[] = [];
+  const failures: string[] = [];
+  for (const name of names) {
+    const [file, exportName] = MODULES[name];
+    process.stderr.write(`bench: running ${name}...\n`);
+    try {
+      const module = (await import(`./${file}`)) as Record<string, BenchModule>;
+      rows.push(...(await module[exportName]()));
+    } catch (error) {
+      failures.push(`${name}: ${(error as Error).message.split('\n')[0]}`);
+    }
+  }
+  printTable(rows);
+  for (const failure of failures) process.stderr.write(`bench: FAILED ${failure}\n`);
+  mkdirSync(join(REPO_ROOT, '.bench'), { recursive: true });
+  const results = { date: new Date().toISOString(), host: { cpus: require('node:os').cpus().length }, rows, failures };
+  writeFileSync(join(REPO_ROOT, '.bench', 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+  process.stderr.write(`bench: results written to .bench/results.json\n`);
+  return failures.length ? 1 : 0;
+}
+
+function printTable(rows: BenchRow[]): void {
+  const header = ['measure', 'value', 'baseline', 'ratio', 'note'];
+  const body = rows.map((r) => [r.name, `${r.value} ${r.unit}`, `${r.baseline} ${r.unit}`, `${r.ratio.toFixed(3)}x`, r.note ?? '']);
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i].length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
+  process.stdout.write(`${line(header)}\n|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|\n${body.map(line).join('\n')}\n`);
+}
+
+main().then((code) => (process.exitCode = code));

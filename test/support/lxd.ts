@@ -1,0 +1,58 @@
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
+import { join } from 'node:path';
+import { REPO_ROOT } from './cli';
+import { Prerequisite, tool } from './prereq';
+
+const exec = promisify(execFile);
+
+/** LXD installed; the set-up script starts the daemon and gives it a storage pool. */
+export function lxdPrerequisites(): Prerequisite[] {
+  return [
+    tool('lxd'),
+    tool('lxc', 'lxd-client'),
+    {
+      what: 'a running LXD with a storage pool (scripts/lxd-setup)',
+      check: () => {
+        try {
+          execFileSync(join(REPO_ROOT, 'scripts', 'lxd-setup'), { stdio: 'ignore', timeout: 90000 });
+          return true;
+        } catch {
+          return false;
+        }
+      },
+    },
+  ];
+}
+
+export async function lxc(args: string[], timeoutMs = 120000): Promise<string> {
+  const { stdout } = await exec('lxc', args, { timeout: timeoutMs, maxBuffer: 16 << 20 });
+  return stdout;
+}
+
+export async function lxcExec(container: string, command: string[]): Promise<string> {
+  return (await lxc(['exec', container, '--', ...command])).trim();
+}
+
+/** Waits until systemd in the container has finished booting: "running" or "degraded". */
+export async function waitForSystemd(container: string, timeoutMs = 120000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  let state = '';
+  while (Date.now() < deadline) {
+    try {
+      const { stdout } = await exec('lxc', ['exec', container, '--', 'systemctl', 'is-system-running'], { timeout: 20000 });
+      state = stdout.trim();
+    } catch (error) {
+      state = String((error as { stdout?: string }).stdout ?? '').trim();
+    }
+    if (state === 'running' || state === 'degraded') return state;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+  throw new Error(`${container}: systemd did not finish booting (last state "${state}")`);
+}
+
+/** Removes containers and image aliases a test made, ignoring ones that are gone. */
+export async function removeLxdThings(containers: string[], aliases: string[]): Promise<void> {
+  for (const container of containers) await lxc(['delete', '--force', container]).catch(() => undefined);
+  for (const alias of aliases) await lxc(['image', 'delete', alias]).catch(() => undefined);
+}
