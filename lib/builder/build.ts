@@ -47,7 +47,7 @@ export function packageSet(request: BuildRequest): string[] {
   if (recipe.user && recipe.user.sudo !== 'none') packages.push('sudo');
   if (recipe.user) packages.push('passwd');
   if (recipe.ansible) packages.push('python3');
-  if (request.aptRepo && request.aptRepo.startsWith('https:')) packages.push('ca-certificates');
+  if (request.installBundle && request.aptRepo?.startsWith('https:')) packages.push('ca-certificates');
   return [...new Set(packages)].sort();
 }
 

@@ -26,6 +26,8 @@ export interface BuildRequest {
   imageName: string;
   /** The org APT repository holding the bundle (http(s):// or s3://), if any. */
   aptRepo?: string;
+  /** Install the bundle from aptRepo (false with --no-bundle). */
+  installBundle: boolean;
   /** Key that signs the org repository (a file path), when not in the recipe. */
   aptRepoKey?: string;
   dockerRegistry?: string;

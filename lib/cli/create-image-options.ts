@@ -6,6 +6,8 @@ export interface CreateImageOptions {
   distribution: string;
   aptRepo?: string;
   aptRepoKey?: string;
+  /** false with --no-bundle. */
+  bundle?: boolean;
   releaseTrack?: string;
   releaseLabel?: string;
   flavour?: string;
@@ -50,6 +52,7 @@ export function createImageCommand(version: string): Command {
     .requiredOption('--distribution <codename>', 'focal, jammy, noble, bookworm or trixie')
     .option('--apt-repo <url>', "the organisation's APT repository (http(s):// or s3://) holding the bundle")
     .option('--apt-repo-key <file>', 'OpenPGP key that signs the APT repository')
+    .option('--no-bundle', 'do not install the org bundle (when --apt-repo only names the publish bucket)')
     .option('--release-track <track>', 'release track (default: from the common configuration)')
     .option('--release-label <label>', 'release label (default: the release track)')
     .option('--flavour <flavour>', 'bundle flavour (default: the recipe bundle_flavour, else the image name)')

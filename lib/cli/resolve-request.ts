@@ -84,6 +84,7 @@ export function resolveRequest(options: CreateImageOptions, now = new Date()): B
     timestamp,
     imageName: imageName({ organization, name, distribution: distro.codename, releaseLabel, timestamp }),
     aptRepo,
+    installBundle: options.bundle !== false && aptRepo !== undefined,
     aptRepoKey: aptRepoKey && !isAbsolute(aptRepoKey) ? resolve(aptRepoKey) : aptRepoKey,
     dockerRegistry: options.dockerRegistry ?? common.docker_registry,
     mirror,

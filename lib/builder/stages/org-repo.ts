@@ -4,6 +4,7 @@ import { isAbsolute, join } from 'node:path';
 import { UsageError } from '../../errors';
 import { BuildContext } from '../context';
 import { checkArchive } from '../mirror-check';
+import { checkS3Archive, parseS3Url, S3Location, startS3AptProxy } from '../s3-apt-proxy';
 import { bundlePackageName } from '../naming';
 
 /** Files the org repository puts into the image while the bundle is installed. */
@@ -20,14 +21,30 @@ export interface OrgRepo {
   credentials?: { machine: string; login: string; password: string };
   /** The key file on the host, or undefined for an unsigned repository. */
   keyFile?: string;
+  /** For s3:// repositories: the bucket and the path below it; apt reads it through a local proxy. */
+  s3?: S3Location & { path: string };
 }
 
 /** Works out the org repository from the request, or undefined when there is none. */
 export function orgRepoFor(ctx: BuildContext): OrgRepo | undefined {
   const { request, recipe } = ctx;
-  if (!request.aptRepo) return undefined;
+  if (!request.aptRepo || !request.installBundle) return undefined;
+  const keyOption = request.aptRepoKey ?? recipe.org_repo.key;
+  const keyFile = keyOption ? (isAbsolute(keyOption) ? keyOption : join(recipe.baseDir, keyOption)) : undefined;
+  if (!keyFile && !recipe.org_repo.allow_unsigned) {
+    throw new UsageError(
+      'the org repository needs its signing key (--apt-repo-key or org_repo.key in the recipe); ' +
+        'unsigned repositories are used only when the recipe sets org_repo.allow_unsigned',
+    );
+  }
+  if (keyFile && !existsSync(keyFile)) throw new UsageError(`the org repository key ${keyFile} does not exist`);
+  const suite = request.distribution.codename;
+  const pkg = bundlePackageName(request.organization, request.flavour, request.releaseLabel);
   if (request.aptRepo.startsWith('s3://')) {
-    throw new UsageError('--apt-repo s3://... is not supported for installing the bundle yet; give its http(s):// (CloudFront) address');
+    const location = parseS3Url(request.aptRepo);
+    const path = `${request.releaseLabel}/ubuntu`;
+    const base = `s3://${location.bucket}${location.prefix ? `/${location.prefix}` : ''}`;
+    return { uri: `${base}/${path}`, suite, package: pkg, keyFile, s3: { ...location, path } };
   }
   let url: URL;
   try {
@@ -49,25 +66,14 @@ export function orgRepoFor(ctx: BuildContext): OrgRepo | undefined {
   url.username = '';
   url.password = '';
   const base = url.toString().replace(/\/+$/, '');
-  const keyOption = request.aptRepoKey ?? recipe.org_repo.key;
-  const keyFile = keyOption ? (isAbsolute(keyOption) ? keyOption : join(recipe.baseDir, keyOption)) : undefined;
-  if (!keyFile && !recipe.org_repo.allow_unsigned) {
-    throw new UsageError(
-      'the org repository needs its signing key (--apt-repo-key or org_repo.key in the recipe); ' +
-        'unsigned repositories are used only when the recipe sets org_repo.allow_unsigned',
-    );
-  }
-  if (keyFile && !existsSync(keyFile)) throw new UsageError(`the org repository key ${keyFile} does not exist`);
-  return {
-    uri: `${base}/${request.releaseLabel}/ubuntu`,
-    suite: request.distribution.codename,
-    package: bundlePackageName(request.organization, request.flavour, request.releaseLabel),
-    credentials,
-    keyFile,
-  };
+  return { uri: `${base}/${request.releaseLabel}/ubuntu`, suite, package: pkg, credentials, keyFile };
 }
 
 export async function checkOrgRepo(repo: OrgRepo, signal: AbortSignal): Promise<void> {
+  if (repo.s3) {
+    await checkS3Archive(repo.s3, `${repo.s3.path}/dists/${repo.suite}`, 'the org repository');
+    return;
+  }
   await checkArchive(repo.uri, repo.suite, 'the org repository', signal, repo.credentials);
 }
 
@@ -90,6 +96,14 @@ export async function installBundle(ctx: BuildContext, repo: OrgRepo): Promise<v
     await writeFile(join(root, keyPath), key, { mode: 0o644 });
     signedBy = `Signed-By: /${keyPath}`;
   }
+  // An s3:// repository is read through a proxy on 127.0.0.1 for the time of the install.
+  let uri = repo.uri;
+  if (repo.s3) {
+    const proxy = await startS3AptProxy(repo.s3);
+    ctx.cleanups.push('stop the S3 apt proxy', () => proxy.stop());
+    uri = `${proxy.url}/${repo.s3.path}`;
+  }
+  const sourceText = (address: string) => `Types: deb\nURIs: ${address}\nSuites: ${repo.suite}\nComponents: main\n${signedBy}\n`;
   const removeTemporary = async (all: boolean) => {
     await rm(join(root, AUTH_FILE), { force: true });
     if (all) {
@@ -98,11 +112,7 @@ export async function installBundle(ctx: BuildContext, repo: OrgRepo): Promise<v
     }
   };
   ctx.cleanups.push('remove org repository credentials', () => removeTemporary(!keep));
-  await writeFile(
-    join(root, SOURCE_FILE),
-    `Types: deb\nURIs: ${repo.uri}\nSuites: ${repo.suite}\nComponents: main\n${signedBy}\n`,
-    { mode: 0o644 },
-  );
+  await writeFile(join(root, SOURCE_FILE), sourceText(uri), { mode: 0o644 });
   if (repo.credentials) {
     await mkdir(join(root, 'etc/apt/auth.conf.d'), { recursive: true });
     const { machine, login, password } = repo.credentials;
@@ -113,4 +123,9 @@ export async function installBundle(ctx: BuildContext, repo: OrgRepo): Promise<v
     describe: `apt-get install ${repo.package}`,
   });
   await ctx.cleanups.runNow('remove org repository credentials', ctx.log);
+  if (repo.s3) {
+    await ctx.cleanups.runNow('stop the S3 apt proxy', ctx.log);
+    // A kept source names the bucket itself (for apt-transport-s3), not the dead proxy.
+    if (keep) await writeFile(join(root, SOURCE_FILE), sourceText(repo.uri), { mode: 0o644 });
+  }
 }

@@ -19,7 +19,7 @@ export const provisionStage: Stage = {
 
   describe(ctx) {
     const parts = [
-      ctx.request.aptRepo ? 'bundle' : undefined,
+      ctx.request.installBundle ? 'bundle' : undefined,
       ctx.recipe.user ? `user ${ctx.recipe.user.name}` : undefined,
       ctx.recipe.files.length ? `${ctx.recipe.files.length} files` : undefined,
       ctx.recipe.shell.length ? `${ctx.recipe.shell.length} shell steps` : undefined,
