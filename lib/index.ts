@@ -38,3 +38,6 @@ export { LocalStore } from './storage/local-store';
 export { updateLocalIndex, readLocalIndex } from './storage/local-index';
 export { entryFor, withEntry, withoutEntry, listEntries, parseIndex, serializeIndex } from './storage/tailor-index';
 export type { TailorIndex, IndexEntry, IndexSlot } from './storage/tailor-index';
+
+// The CDK constructs that deploy the factory (ImageFactory, ImageStore, ImageBuildProject, ImageBuildPipeline...).
+export * from './constructs';

@@ -2,6 +2,7 @@ import { mkdir, mkdtemp } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BuildError, InterruptedError } from '../errors';
 import { BuiltImage } from './artifacts';
+import { CacheOutcome } from './bootstrap-cache';
 import { CleanupStack } from './cleanup';
 import { BuildContext, Stage } from './context';
 import { BuildLog } from './log';
@@ -37,6 +38,8 @@ export interface BuildOptions {
 export interface BuildOutcome {
   image: BuiltImage;
   timings: StageTimings;
+  /** hit, miss, stale, damaged (rebuilt), or off (--no-cache). */
+  cache: CacheOutcome;
 }
 
 /** The packages the rootfs is bootstrapped with: template + recipe + what the steps need. */
@@ -112,7 +115,7 @@ export async function buildImage(request: BuildRequest, options: BuildOptions): 
     }
     const image = builtImage(ctx);
     if (options.deliver) await timed('store', undefined, timings, log, () => options.deliver!(image));
-    return { image, timings };
+    return { image, timings, cache: ctx.cacheOutcome ?? 'off' };
   } finally {
     await cleanups.runAll(log);
   }

@@ -1,5 +1,6 @@
 import { Recipe } from '../recipes/schema';
 import { Artifact } from './artifacts';
+import { CacheOutcome } from './bootstrap-cache';
 import { CleanupStack } from './cleanup';
 import { Distribution } from './distributions';
 import { BuildLog } from './log';
@@ -24,6 +25,8 @@ export interface BuildContext {
   scratchDir: string;
   /** Every package the rootfs gets at bootstrap (recipe + template + packer needs). */
   packages: string[];
+  /** What the bootstrap cache did for this build. */
+  cacheOutcome?: CacheOutcome;
   /** The user's password, read during verification; never logged or written in clear. */
   password?: ResolvedPassword;
   chroot?: MountedChroot;

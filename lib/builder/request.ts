@@ -43,4 +43,6 @@ export interface BuildRequest {
   noCache: boolean;
   /** Where the bootstrap cache lives. */
   cacheDir: string;
+  /** Cached rootfs older than this (hours) are rebuilt, to pick up archive updates. */
+  cacheMaxAgeHours: number;
 }

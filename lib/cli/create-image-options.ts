@@ -20,11 +20,16 @@ export interface CreateImageOptions {
   localStorage?: boolean;
   localStoragePath?: string;
   publish?: boolean;
+  bucket?: string;
   cloudfrontDistributionId?: string;
   mirror?: string;
   securityMirror?: string;
   workDir?: string;
   keepWorkDir?: boolean;
+  /** false with --no-cache. */
+  cache?: boolean;
+  cacheDir?: string;
+  cacheMaxAge?: string;
   json?: boolean;
   verbose?: boolean;
   quiet?: boolean;
@@ -34,7 +39,7 @@ const EXAMPLES = `
 Storage modes (at most one; none means --build-only):
   --build-only        leave the image in ./images/
   --local-storage     keep it in <path>/<release_label>/images/ with checksums and index.json
-  --publish           upload it to S3 (bucket from --apt-repo s3://<bucket>)
+  --publish           upload it to S3 (--bucket, or the bucket of --apt-repo s3://<bucket>)
 
 Examples:
   create_image --name webapp --distribution bookworm
@@ -65,11 +70,15 @@ export function createImageCommand(version: string): Command {
     .option('--local-storage', 'store in --local-storage-path with an index')
     .option('--local-storage-path <path>', 'local storage folder (default: ./images)')
     .option('--publish', 'publish to S3 (+ CloudFront, + the registry for docker images)')
+    .option('--bucket <name>', 'S3 bucket to publish to (default: common bucket, else the --apt-repo s3:// bucket)')
     .option('--cloudfront-distribution-id <id>', 'invalidate the index on this distribution after publishing')
     .option('--mirror <url>', "override the distribution's archive")
     .option('--security-mirror <url>', 'override the security archive ("none" to leave it out)')
     .option('--work-dir <path>', 'where builds work (default: /var/tmp/tailor-image)')
     .option('--keep-work-dir', 'keep the work directory for inspection')
+    .option('--no-cache', 'bootstrap from the mirror even when a cached rootfs exists (a cold build)')
+    .option('--cache-dir <path>', 'bootstrap cache (default: $TAILOR_IMAGE_CACHE_DIR or ~/.cache/tailor-image)')
+    .option('--cache-max-age <hours>', 'rebuild cached rootfs older than this (default: 24)')
     .option('--json', 'print a machine-readable summary on stdout')
     .addOption(new Option('-v, --verbose', 'show every command and its output').conflicts('quiet'))
     .addOption(new Option('-q, --quiet', 'print only warnings, errors and the result'))

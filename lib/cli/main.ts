@@ -14,6 +14,8 @@ export async function runMain(
   body: (signal: AbortSignal) => Promise<number>,
   options: { verbose?: () => boolean } = {},
 ): Promise<number> {
+  // The AWS SDK prints a multi-line notice about Node 20 on every client; errors stay one line.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const controller = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
     if (controller.signal.aborted) {

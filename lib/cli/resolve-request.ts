@@ -11,6 +11,13 @@ import { CreateImageOptions } from './create-image-options';
 export const DEFAULT_WORK_ROOT = '/var/tmp/tailor-image';
 export const DEFAULT_IMAGES_DIR = 'images';
 
+function cacheMaxAge(value: string | undefined): number {
+  if (value === undefined) return 24;
+  const hours = Number(value);
+  if (!Number.isFinite(hours) || hours <= 0) throw new UsageError(`--cache-max-age "${value}" is not a positive number of hours`);
+  return hours;
+}
+
 /** Opens the catalog the flags name: a rosdistro, a catalog folder, or the bundled one. */
 export function openCatalog(options: Pick<CreateImageOptions, 'rosdistroPath' | 'recipesPath'>): Catalog {
   if (options.rosdistroPath && options.recipesPath) {
@@ -21,7 +28,12 @@ export function openCatalog(options: Pick<CreateImageOptions, 'rosdistroPath' | 
 }
 
 /** At most one storage mode; none means build-only (and the caller says so). */
-export function storageFor(options: CreateImageOptions, aptRepo: string | undefined, cloudfront?: string): StorageRequest {
+export function storageFor(
+  options: CreateImageOptions,
+  aptRepo: string | undefined,
+  cloudfront?: string,
+  commonBucket?: string,
+): StorageRequest {
   const chosen = [
     options.buildOnly ? '--build-only' : undefined,
     options.localStorage ? '--local-storage' : undefined,
@@ -31,12 +43,16 @@ export function storageFor(options: CreateImageOptions, aptRepo: string | undefi
   if (options.localStoragePath !== undefined && !options.localStorage) {
     throw new UsageError('--local-storage-path needs --local-storage');
   }
+  if (options.bucket !== undefined && !options.publish) throw new UsageError('--bucket needs --publish');
   if (options.publish) {
-    if (!aptRepo?.startsWith('s3://')) {
-      throw new UsageError('--publish needs the bucket as --apt-repo s3://<bucket> (or apt_repo in the common configuration)');
+    let bucket = options.bucket ?? commonBucket;
+    if (bucket === undefined) {
+      if (!aptRepo?.startsWith('s3://')) {
+        throw new UsageError('--publish needs the bucket: --bucket <name> or --apt-repo s3://<bucket> (or bucket/apt_repo in the common configuration)');
+      }
+      bucket = aptRepo.slice('s3://'.length).split('/')[0];
     }
-    const bucket = aptRepo.slice('s3://'.length).split('/')[0];
-    if (!bucket) throw new UsageError(`--apt-repo "${aptRepo}" names no bucket`);
+    if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) throw new UsageError(`"${bucket}" is not an S3 bucket name`);
     return { mode: 'publish', bucket, ...(cloudfront ? { cloudfrontDistributionId: cloudfront } : {}) };
   }
   if (options.localStorage) return { mode: 'local', path: resolve(options.localStoragePath ?? DEFAULT_IMAGES_DIR) };
@@ -70,7 +86,12 @@ export function resolveRequest(options: CreateImageOptions, now = new Date()): B
       throw new UsageError(`${flag} "${value}" is not an http(s):// or file:// URL`);
     }
   }
-  const storage = storageFor(options, aptRepo, options.cloudfrontDistributionId ?? common.cloudfront_distribution_id);
+  const storage = storageFor(
+    options,
+    aptRepo,
+    options.cloudfrontDistributionId ?? common.cloudfront_distribution_id,
+    typeof common.bucket === 'string' ? common.bucket : undefined,
+  );
   const workRoot = resolve(options.workDir ?? process.env.TAILOR_IMAGE_WORK_DIR ?? DEFAULT_WORK_ROOT);
   const aptRepoKey = options.aptRepoKey ?? (typeof common.apt_repo_key === 'string' ? common.apt_repo_key : undefined);
   return {
@@ -92,7 +113,8 @@ export function resolveRequest(options: CreateImageOptions, now = new Date()): B
     storage,
     workRoot,
     keepWorkDir: options.keepWorkDir ?? false,
-    noCache: false,
-    cacheDir: process.env.TAILOR_IMAGE_CACHE_DIR ?? join(homedir(), '.cache', 'tailor-image'),
+    noCache: options.cache === false,
+    cacheDir: resolve(options.cacheDir ?? process.env.TAILOR_IMAGE_CACHE_DIR ?? join(homedir(), '.cache', 'tailor-image')),
+    cacheMaxAgeHours: cacheMaxAge(options.cacheMaxAge),
   };
 }

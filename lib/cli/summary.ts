@@ -15,6 +15,8 @@ export interface BuildSummary {
   index?: string;
   reference?: string;
   timings: Record<string, number>;
+  /** What the bootstrap cache did: hit, miss, stale, damaged (rebuilt) or off. */
+  cache: string;
   total_seconds: number;
 }
 
@@ -37,6 +39,7 @@ export function buildSummary(request: BuildRequest, outcome: BuildOutcome, store
     ...(stored.index ? { index: stored.index } : {}),
     ...(stored.reference ?? outcome.image.reference ? { reference: stored.reference ?? outcome.image.reference } : {}),
     timings: outcome.timings,
+    cache: outcome.cache,
     total_seconds: Math.round(totalSeconds * 10) / 10,
   };
 }

@@ -28,15 +28,15 @@ function interruptWhen(args: string[], trigger: RegExp, delayMs: number) {
 
 describeWith('Ctrl-C during a build', [rootUser(), tool('mmdebstrap')], () => {
   test.each([
-    ['bootstrap', /bootstrap: started/, 4000],
-    ['provision', /provision: started/, 0],
-  ])('during %s: exit 130, no mounts, no work dir, nothing stored', async (_, trigger, delay) => {
+    ['bootstrap (mmdebstrap running)', /bootstrap: started/, 4000, ['--no-cache']],
+    ['provision', /provision: started/, 0, []],
+  ])('during %s: exit 130, no mounts, no work dir, nothing stored', async (_, trigger, delay, extra) => {
     const workRoot = mkdtempSync(join(tmpdir(), 'work-'));
     const store = mkdtempSync(join(tmpdir(), 'int-store-'));
     try {
       const result = await interruptWhen(
         ['--name', 'tiny-a', '--distribution', 'bookworm', '--recipes-path', CATALOG, '--work-dir', workRoot,
-          '--local-storage', '--local-storage-path', store],
+          '--local-storage', '--local-storage-path', store, ...extra],
         trigger,
         delay,
       );

@@ -62,7 +62,7 @@ describeWith(
       const info = await lxc(['image', 'info', alias]);
       expect(info).toMatch(/os: debian/);
       expect(info).toMatch(/release: bookworm/);
-      for (const container of containers) await lxc(['launch', alias, container], 300000);
+      for (const container of containers) await lxc(['launch', alias, container], 900000);
       const identities = [];
       for (const container of containers) {
         expect(['running', 'degraded']).toContain(await waitForSystemd(container));
@@ -76,6 +76,6 @@ describeWith(
       }
       expect(identities[0].machineId).not.toBe(identities[1].machineId);
       expect(identities[0].hostKey).not.toBe(identities[1].hostKey);
-    }, 600000);
+    }, 1800000);
   },
 );

@@ -1,6 +1,10 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
+/** Builds in the tests share one bootstrap cache (content-addressed, so sharing is safe). */
+export const TEST_CACHE_DIR = process.env.TAILOR_IMAGE_CACHE_DIR ?? join(tmpdir(), 'tailor-image-test-cache');
 
 export const REPO_ROOT = join(__dirname, '..', '..');
 
@@ -24,7 +28,7 @@ export function runCommand(
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [script, ...args], {
       cwd: options.cwd ?? REPO_ROOT,
-      env: { ...process.env, ...options.env },
+      env: { TAILOR_IMAGE_CACHE_DIR: TEST_CACHE_DIR, ...process.env, ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';

@@ -61,6 +61,12 @@ describe('create_image flags', () => {
     expect(r.storage).toEqual({ mode: 'publish', bucket: 'acme-images', cloudfrontDistributionId: 'E1' });
   });
 
+  test('--bucket names the publish bucket without an apt repository', () => {
+    const r = request(['--name', 'webapp', '--distribution', 'noble', '--publish', '--bucket', 'acme-images']);
+    expect(r.storage).toEqual({ mode: 'publish', bucket: 'acme-images' });
+    expect(r.installBundle).toBe(false);
+  });
+
   test('a rosdistro supplies the catalog and the common settings', () => {
     const r = request(['--name', 'bot', '--distribution', 'jammy', '--rosdistro-path', ROSDISTRO, '--publish']);
     expect(r).toMatchObject({
@@ -82,6 +88,8 @@ describe('create_image flags', () => {
     ['slash in release label', ['--release-label', 'a/b'], 'path separator'],
     ['dots in flavour', ['--flavour', '..'], '".."'],
     ['space in release track', ['--release-track', 'hot dog'], 'spaces'],
+    ['bucket without publish', ['--bucket', 'acme-images'], '--bucket needs --publish'],
+    ['bad bucket name', ['--publish', '--bucket', 'Acme_Images'], 'is not an S3 bucket name'],
     ['bad mirror', ['--mirror', 'deb.debian.org'], 'is not an http(s)://'],
     ['rosdistro and recipes path', ['--rosdistro-path', ROSDISTRO, '--recipes-path', '/tmp'], 'exclusive'],
   ];

@@ -1,4 +1,8 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import packageJson from '../../../package.json';
+import { BootstrapCache, BootstrapKeyInput, bootstrapKey, debCacheHooks } from '../bootstrap-cache';
 import { BuildError } from '../../errors';
 import { BuildContext, Stage } from '../context';
 import { aptSources } from '../distributions';
@@ -13,10 +17,13 @@ import { checkArchive } from '../mirror-check';
 export const bootstrapStage: Stage = {
   name: 'bootstrap',
 
-  describe: (ctx) => `${ctx.distribution.codename}, ${ctx.packages.length} packages`,
+  describe: (ctx) => `${ctx.distribution.codename}, ${ctx.packages.length} packages${ctx.request.noCache ? ', no cache' : ''}`,
 
   async verify(ctx) {
-    requireHostTools([{ command: 'mmdebstrap', package: 'mmdebstrap' }]);
+    requireHostTools([
+      { command: 'mmdebstrap', package: 'mmdebstrap' },
+      ...(ctx.request.noCache ? [] : [{ command: 'zstd', package: 'zstd' }, { command: 'flock', package: 'util-linux' }]),
+    ]);
     const { distribution } = ctx;
     if (!existsSync(distribution.keyring)) {
       throw new BuildError(
@@ -31,14 +38,54 @@ export const bootstrapStage: Stage = {
   },
 
   async run(ctx) {
-    await run('mmdebstrap', mmdebstrapArguments(ctx), {
-      log: ctx.log,
-      signal: ctx.signal,
-      describe: 'mmdebstrap',
-      env: { ...process.env, LC_ALL: 'C.UTF-8' },
-    });
+    const { request, log, signal } = ctx;
+    if (request.noCache) {
+      ctx.cacheOutcome = 'off';
+      await runMmdebstrap(ctx, []);
+      return;
+    }
+    const cache = new BootstrapCache(request.cacheDir, request.cacheMaxAgeHours, log, signal);
+    const input = await keyInput(ctx);
+    const key = bootstrapKey(input);
+    ctx.cacheOutcome = await cache.restore(key, ctx.rootfs);
+    if (ctx.cacheOutcome === 'hit') {
+      log.info(`bootstrap: cache hit (${key.slice(0, 12)})`);
+      return;
+    }
+    await runMmdebstrap(ctx, debCacheHooks(join(request.cacheDir, 'debs')));
+    await cache.save(key, ctx.rootfs, input);
   },
 };
+
+async function runMmdebstrap(ctx: BuildContext, extra: string[]): Promise<void> {
+  const args = mmdebstrapArguments(ctx);
+  // Options go before the suite, target and mirrors (the last three + source lines).
+  const firstPositional = args.indexOf(ctx.distribution.codename);
+  args.splice(firstPositional, 0, ...extra);
+  await run('mmdebstrap', args, {
+    log: ctx.log,
+    signal: ctx.signal,
+    describe: 'mmdebstrap',
+    env: { ...process.env, LC_ALL: 'C.UTF-8' },
+  });
+}
+
+/** What the cache key is made of, read from the tools and files themselves. */
+async function keyInput(ctx: BuildContext): Promise<BootstrapKeyInput> {
+  const { stdout } = await run('mmdebstrap', ['--version'], { log: ctx.log, capture: true, describe: 'mmdebstrap --version' });
+  const args = mmdebstrapArguments(ctx);
+  return {
+    toolVersion: packageJson.version,
+    mmdebstrapVersion: stdout.trim(),
+    codename: ctx.distribution.codename,
+    variant: ctx.recipe.variant,
+    architecture: 'amd64',
+    components: ctx.distribution.components,
+    sources: args.filter((arg) => arg.startsWith('deb ')),
+    packages: ctx.packages,
+    keyringSha256: createHash('sha256').update(readFileSync(ctx.distribution.keyring)).digest('hex'),
+  };
+}
 
 export function mmdebstrapArguments(ctx: Pick<BuildContext, 'distribution' | 'request' | 'recipe' | 'packages' | 'rootfs'>): string[] {
   const { distribution, request } = ctx;
