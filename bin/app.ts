@@ -1,0 +1,20 @@
+#!/usr/bin/env node
+// The CDK app: one ImageFactory stack, configured from cdk.json context or a config file
+// (see docs/AWS.md), checked by cdk-nag's AwsSolutions rules at every synth.
+import { App, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { ImageFactoryStack, readFactoryConfig } from '../lib/constructs/app-config';
+
+const app = new App();
+Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+try {
+  new ImageFactoryStack(app, readFactoryConfig(app), {
+    env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
+  });
+} catch (error) {
+  // A bad setting or recipe: one line, no stack trace.
+  const message = error instanceof Error ? error.message.split('\n')[0] : String(error);
+  process.stderr.write(`${message.startsWith('tailor-image') ? '' : 'tailor-image: '}${message}\n`);
+  process.exit(1);
+}
+app.synth();
