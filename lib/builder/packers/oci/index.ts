@@ -1,0 +1,122 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BuildError } from '../../../errors';
+import { Recipe } from '../../../recipes/schema';
+import { HostTool, requireHostTools } from '../../host-tools';
+import { timestampToEpoch } from '../../naming';
+import { BuildRequest } from '../../request';
+import { PackInput, PackedFile, Packer } from '../packer';
+import { installEntrypoint } from './entrypoint';
+import { imageConfig, imageLabels, ociArchitecture } from './image-config';
+import { writeRootfsLayer } from './layer';
+import {
+  MEDIA_TYPES, OciLayout, adoptLayerBlob, archiveLayout, prepareLayoutDir, writeJsonBlob, writeLayoutIndex,
+} from './layout';
+import { imageReference, imageTag, parseRegistry, repositoryName } from './reference';
+
+export { ENTRYPOINT_PATH, entrypointScript } from './entrypoint';
+export { bundleRoot } from './image-config';
+export { imageReference, imageTag, parseRegistry, repositoryName } from './reference';
+export type { RegistryTarget } from './reference';
+export type { OciLayout } from './layout';
+
+const PACK_TOOLS: HostTool[] = [
+  { command: 'tar', package: 'tar' },
+  { command: 'pigz', package: 'pigz' },
+];
+
+/** The reference an image built from this request is tagged with. */
+export function referenceFor(request: BuildRequest): { reference: string; tag: string } {
+  const tag = imageTag({ name: request.name, distribution: request.distribution.codename, releaseLabel: request.releaseLabel });
+  const registry = request.dockerRegistry ? parseRegistry(request.dockerRegistry) : undefined;
+  return { reference: imageReference(registry, repositoryName(request.recipe.docker.repository, request.organization), tag), tag };
+}
+
+/** The user the container runs as and its home, from the rootfs's own /etc/passwd. */
+export async function containerUser(rootfs: string, recipe: Recipe): Promise<{ user: string; home: string }> {
+  const user = recipe.user?.name ?? 'root';
+  let passwd: string;
+  try {
+    passwd = await readFile(join(rootfs, 'etc', 'passwd'), 'utf8');
+  } catch {
+    throw new BuildError(`the rootfs ${rootfs} has no readable /etc/passwd`);
+  }
+  const entry = passwd.split('\n').map((line) => line.split(':')).find((fields) => fields[0] === user);
+  if (!entry || entry.length < 7) throw new BuildError(`user ${user} of recipe ${recipe.name} is not in the image's /etc/passwd`);
+  return { user, home: entry[5] || '/' };
+}
+
+/**
+ * Builds what one OCI image needs in `layoutDir` from a rootfs: the reproducible layer,
+ * the config and manifest. Exposed for the benchmark and tests; pack() wraps it.
+ */
+export async function buildOciLayout(input: PackInput, layoutDir: string): Promise<OciLayout> {
+  const { request, recipe, rootfs, log, signal } = input;
+  const epoch = timestampToEpoch(request.timestamp);
+  const { user, home } = await containerUser(rootfs, recipe);
+  const { reference, tag } = referenceFor(request);
+  await prepareLayoutDir(layoutDir);
+  const layerFile = join(input.scratchDir, 'layer.tar.gz.partial');
+  log.info(`packing the rootfs into one container layer`);
+  const layer = await writeRootfsLayer(rootfs, layerFile, epoch, { log, signal });
+  await adoptLayerBlob(layoutDir, layerFile, layer.digest);
+  const facts = { request, recipe, user, home, diffId: layer.diffId, epoch, architecture: ociArchitecture() };
+  const config = await writeJsonBlob(layoutDir, MEDIA_TYPES.config, imageConfig(facts));
+  const labels = imageLabels(facts);
+  const annotations = Object.fromEntries(Object.entries(labels).filter(([key]) => key.startsWith('org.opencontainers.image.')));
+  return writeLayoutIndex(layoutDir, {
+    config,
+    layer: { mediaType: MEDIA_TYPES.layerGzip, digest: layer.digest, size: layer.size },
+    annotations,
+    reference,
+    tag,
+  });
+}
+
+/**
+ * build_type docker: an OCI image made straight from the rootfs, with no Docker engine.
+ * Writes `<image>.docker.tar` (loads with `docker load` / `podman load`, and is also an
+ * OCI layout archive) and `<image>.oci.tar` (the OCI layout, for skopeo and registries).
+ */
+export const ociPacker: Packer = {
+  buildType: 'docker',
+  extension: 'docker.tar',
+  indexKey: 'docker',
+
+  hostTools(): HostTool[] {
+    return PACK_TOOLS;
+  },
+
+  rootfsPackages(): string[] {
+    // A container needs no kernel or init; bash runs the entrypoint (it is Essential anyway).
+    return ['bash'];
+  },
+
+  verify(request: BuildRequest): void {
+    referenceFor(request);
+    if (request.storage.mode === 'publish' && request.dockerRegistry) {
+      requireHostTools([{ command: 'skopeo', package: 'skopeo' }]);
+    }
+  },
+
+  async prepareRootfs(input: PackInput): Promise<void> {
+    await installEntrypoint(input.rootfs, input.recipe.bundle_distro);
+  },
+
+  async pack(input: PackInput): Promise<PackedFile[]> {
+    requireHostTools(PACK_TOOLS);
+    const layoutDir = join(input.scratchDir, 'oci-layout');
+    const layout = await buildOciLayout(input, layoutDir);
+    const epoch = timestampToEpoch(input.request.timestamp);
+    const options = { log: input.log, signal: input.signal };
+    const dockerArchive = join(input.stagingDir, `${input.request.imageName}.docker.tar`);
+    const ociArchive = join(input.stagingDir, `${input.request.imageName}.oci.tar`);
+    await archiveLayout(layoutDir, dockerArchive, 'docker', epoch, options);
+    await archiveLayout(layoutDir, ociArchive, 'oci', epoch, options);
+    input.log.info(`container image ${layout.reference} (manifest ${layout.manifest.digest})`);
+    return [
+      { path: dockerArchive, role: 'image' },
+      { path: ociArchive, role: 'extra' },
+    ];
+  },
+};

@@ -1,0 +1,146 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { BuildError, InterruptedError } from '../../../errors';
+import { BuildLog } from '../../log';
+
+/** Paths whose contents never go into a layer (the runtime mounts them); the directories stay. */
+export const EXCLUDED_CONTENTS = ['dev', 'proc', 'sys', 'run'];
+
+/**
+ * GNU tar arguments for a reproducible archive of `dir`: entries sorted by name, mtimes
+ * clamped to the build time, numeric owners only (no host user names), no atime/ctime,
+ * POSIX format keeping file capabilities.
+ */
+export function reproducibleTarArgs(
+  dir: string,
+  epoch: number,
+  extra: { file?: string; exclude?: string[]; members?: string[]; ownerRoot?: boolean } = {},
+): string[] {
+  return [
+    '--create',
+    `--file=${extra.file ?? '-'}`,
+    `--directory=${dir}`,
+    '--sort=name',
+    '--format=posix',
+    '--pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime',
+    `--mtime=@${epoch}`,
+    '--clamp-mtime',
+    '--numeric-owner',
+    ...(extra.ownerRoot ? ['--owner=0', '--group=0', '--mode=u=rwX,go=rX'] : []),
+    '--xattrs',
+    '--xattrs-include=security.capability',
+    '--warning=no-file-ignored',
+    '--anchored',
+    ...(extra.exclude ?? []).map((pattern) => `--exclude=${pattern}`),
+    ...(extra.members ?? ['.']),
+  ];
+}
+
+/** The compressor, run so that the same input always gives the same bytes (no name, no time). */
+export const GZIP_COMMAND = { command: 'pigz', args: ['-n', '-T', '-6', '-c'] };
+
+export interface LayerResult {
+  /** sha256:<hex> of the compressed blob (the layer's digest in the manifest). */
+  digest: string;
+  /** sha256:<hex> of the uncompressed tar (the config's diff_id). */
+  diffId: string;
+  size: number;
+}
+
+class Hasher extends Transform {
+  readonly hash = createHash('sha256');
+  bytes = 0;
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: () => void): void {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    this.push(chunk);
+    callback();
+  }
+}
+
+/**
+ * Archives the rootfs as one gzip layer into `outFile`, hashing the tar stream and the
+ * compressed stream on the way (one pass over the tree).
+ */
+export async function writeRootfsLayer(
+  rootfs: string,
+  outFile: string,
+  epoch: number,
+  options: { log: BuildLog; signal: AbortSignal },
+): Promise<LayerResult> {
+  const tarArgs = reproducibleTarArgs(rootfs, epoch, {
+    exclude: EXCLUDED_CONTENTS.map((dir) => `./${dir}/*`),
+  });
+  return compressStream('tar', tarArgs, outFile, options);
+}
+
+/** Runs `command args | pigz > outFile`, returning both digests. */
+export async function compressStream(
+  command: string,
+  args: string[],
+  outFile: string,
+  options: { log: BuildLog; signal: AbortSignal },
+): Promise<LayerResult> {
+  const { log, signal } = options;
+  if (signal.aborted) throw new InterruptedError(String(signal.reason ?? 'abort'));
+  log.debug(`$ ${command} ${args.join(' ')} | ${GZIP_COMMAND.command} ${GZIP_COMMAND.args.join(' ')}`);
+  const producer = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const gzip = spawn(GZIP_COMMAND.command, GZIP_COMMAND.args, { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+  const children = [producer, gzip];
+  const onAbort = () => children.forEach((child) => killGroup(child));
+  signal.addEventListener('abort', onAbort, { once: true });
+  const tarHash = new Hasher();
+  const blobHash = new Hasher();
+  const exits = [waitFor(producer, command), waitFor(gzip, GZIP_COMMAND.command)];
+  try {
+    await Promise.all([
+      pipeline(producer.stdout!, tarHash, gzip.stdin!),
+      pipeline(gzip.stdout!, blobHash, createWriteStream(outFile)),
+      ...exits,
+    ]);
+  } catch (error) {
+    onAbort();
+    await Promise.allSettled(exits);
+    if (signal.aborted) throw new InterruptedError(String(signal.reason ?? 'abort'));
+    if (error instanceof BuildError) throw error;
+    throw new BuildError(`packing the container layer failed: ${(error as Error).message}`);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+  return {
+    digest: `sha256:${blobHash.hash.digest('hex')}`,
+    diffId: `sha256:${tarHash.hash.digest('hex')}`,
+    size: blobHash.bytes,
+  };
+}
+
+function waitFor(child: ChildProcess, name: string): Promise<void> {
+  const tail: string[] = [];
+  child.stderr?.on('data', (chunk: Buffer) => {
+    tail.push(...chunk.toString('utf8').split('\n').filter((line) => line.trim() !== ''));
+    tail.splice(0, Math.max(0, tail.length - 20));
+  });
+  return new Promise((resolve, reject) => {
+    child.on('error', (error: NodeJS.ErrnoException) =>
+      reject(new BuildError(error.code === 'ENOENT' ? `${name}: command not found` : `${name}: ${error.message}`)),
+    );
+    child.on('close', (code, killedBy) => {
+      if (code === 0) return resolve();
+      const status = killedBy ? `killed by ${killedBy}` : `exit ${code}`;
+      const last = tail.at(-1);
+      reject(new BuildError(`${name} failed while packing the container layer (${status})${last ? `: ${last.trim()}` : ''}`, tail.join('\n')));
+    });
+  });
+}
+
+function killGroup(child: ChildProcess): void {
+  if (!child.pid || child.exitCode !== null) return;
+  try {
+    process.kill(-child.pid, 'SIGKILL');
+  } catch {
+    /* already gone */
+  }
+}
