@@ -18,6 +18,8 @@ export interface BuildSummary {
   /** What the bootstrap cache did: hit, miss, stale, damaged (rebuilt) or off. */
   cache: string;
   total_seconds: number;
+  /** The builder process's own peak resident memory (tools it runs are separate processes). */
+  peak_rss_mib: number;
 }
 
 export function buildSummary(request: BuildRequest, outcome: BuildOutcome, stored: StoredImage, totalSeconds: number): BuildSummary {
@@ -41,6 +43,7 @@ export function buildSummary(request: BuildRequest, outcome: BuildOutcome, store
     timings: outcome.timings,
     cache: outcome.cache,
     total_seconds: Math.round(totalSeconds * 10) / 10,
+    peak_rss_mib: Math.round(process.resourceUsage().maxRSS / 1024),
   };
 }
 
