@@ -27,6 +27,12 @@ export { imageName, parseImageName, formatTimestamp, checkTimestamp, bundlePacka
 export { packerFor } from './builder/packers';
 export type { Packer, PackInput, PackedFile } from './builder/packers/packer';
 
+// Container images: the OCI packer and the registry push (skopeo; ECR tokens from the AWS SDK).
+export { ociPacker, buildOciLayout, referenceFor, imageTag, parseRegistry } from './builder/packers/oci';
+export {
+  pushImage, pushBuiltImage, loadIntoDocker, registryAuth, ecrHost, REGISTRY_USERNAME_ENV, REGISTRY_PASSWORD_ENV,
+} from './builder/registry';
+
 // Flags → request, as create_image does it.
 export { resolveRequest } from './cli/resolve-request';
 
@@ -38,6 +44,21 @@ export { LocalStore } from './storage/local-store';
 export { updateLocalIndex, readLocalIndex } from './storage/local-index';
 export { entryFor, withEntry, withoutEntry, listEntries, parseIndex, serializeIndex } from './storage/tailor-index';
 export type { TailorIndex, IndexEntry, IndexSlot } from './storage/tailor-index';
+
+// Publishing to S3 (+ CloudFront), and retention cleanup of S3 and local stores.
+export { S3ImageStore, createS3Store } from './storage/s3-store';
+export { S3IndexWriter } from './storage/s3-index';
+export { cleanupS3 } from './storage/s3-cleanup';
+export { cleanupLocal } from './storage/local-cleanup';
+export { expiredEntries } from './storage/retention';
+export type { CleanupReport } from './storage/cleanup-report';
+
+// The image server: simplestreams indexes beside the tailor index, and a static HTTPS server.
+export { buildStreamFiles, streamFilesFromIndexes, streamImagesFromIndex } from './storage/simplestreams';
+export type { StreamImage, StreamFile } from './storage/simplestreams';
+export { rewriteLocalStreams } from './storage/local-streams';
+export { rewriteBucketStreams } from './storage/bucket-streams';
+export { createFileServer } from './storage/file-server';
 
 // The CDK constructs that deploy the factory (ImageFactory, ImageStore, ImageBuildProject, ImageBuildPipeline...).
 export * from './constructs';

@@ -143,6 +143,8 @@ export class ImageBuildProject extends Construct {
     store.grantPublish(role, props.releaseLabel);
     acknowledgeWildcards(role, { resources: [store.releaseObjectsArn(props.releaseLabel)] },
       'Images are written under the release prefix with names known only at build time (timestamped).');
+    acknowledgeWildcards(role, { resources: [store.indexObjectsArn(), store.streamsObjectsArn()] },
+      'The simplestreams files are rebuilt from every release index (read-only) and written under streams/v1/ only.');
 
     this.project.addToRolePolicy(new iam.PolicyStatement({
       actions: ['cloudfront:CreateInvalidation'],

@@ -66,6 +66,8 @@ export class ImageCleanupProject extends Construct {
     props.store.grantCleanup(role, props.releaseLabel);
     acknowledgeWildcards(role, { resources: [props.store.releaseObjectsArn(props.releaseLabel)] },
       'Cleanup deletes timestamped images (names known only at run time) under the release prefix only.');
+    acknowledgeWildcards(role, { resources: [props.store.indexObjectsArn(), props.store.streamsObjectsArn()] },
+      'The simplestreams files are rebuilt from every release index (read-only) and written under streams/v1/ only.');
     this.project.addToRolePolicy(new iam.PolicyStatement({
       actions: ['cloudfront:CreateInvalidation'],
       resources: [Stack.of(this).formatArn({

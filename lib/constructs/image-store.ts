@@ -156,12 +156,39 @@ export class ImageStore extends Construct {
 
   /** Read and write (never delete) a release's images and index, and nothing else in the bucket. */
   grantPublish(grantee: iam.IGrantable, releaseLabel: string): iam.Grant {
-    return this.grantOnRelease(grantee, releaseLabel, [
+    const grant = this.grantOnRelease(grantee, releaseLabel, [
       's3:GetObject',
       's3:PutObject',
       's3:AbortMultipartUpload',
       's3:ListMultipartUploadParts',
     ]);
+    this.grantStreams(grantee);
+    return grant;
+  }
+
+  /**
+   * What rewriting the simplestreams files needs (docs/IMAGE_SERVER.md): list the release
+   * folders at the bucket's top level, read every release's index, and write streams/v1/.
+   */
+  grantStreams(grantee: iam.IGrantable): iam.Grant {
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:ListBucket'],
+      resourceArns: [this.bucket.bucketArn],
+      conditions: { StringEquals: { 's3:prefix': [''], 's3:delimiter': ['/'] } },
+    });
+    iam.Grant.addToPrincipal({ grantee, actions: ['s3:GetObject'], resourceArns: [this.indexObjectsArn()] });
+    return iam.Grant.addToPrincipal({ grantee, actions: ['s3:GetObject', 's3:PutObject'], resourceArns: [this.streamsObjectsArn()] });
+  }
+
+  /** Every release's tailor index: `<label>/images/index`. */
+  indexObjectsArn(): string {
+    return this.bucket.arnForObjects('*/images/index');
+  }
+
+  /** The simplestreams files. */
+  streamsObjectsArn(): string {
+    return this.bucket.arnForObjects('streams/v1/*');
   }
 
   /** What retention cleanup needs: publish rights plus deleting objects and their versions. */
@@ -173,6 +200,7 @@ export class ImageStore extends Construct {
       's3:DeleteObjectVersion',
       's3:GetObjectVersion',
     ]);
+    this.grantStreams(grantee);
     iam.Grant.addToPrincipal({
       grantee,
       actions: ['s3:ListBucketVersions'],

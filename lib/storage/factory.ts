@@ -15,6 +15,11 @@ export function createStore(request: BuildRequest): ImageStore {
     case 'local':
       return new LocalStore(storage.path, request.releaseLabel, imageFile);
     case 'publish':
-      return createS3Store(storage);
+      return createS3Store(storage, {
+        releaseLabel: request.releaseLabel,
+        ...(request.recipe.build_type === 'docker'
+          ? { docker: { registry: request.dockerRegistry, repository: request.recipe.docker.repository } }
+          : {}),
+      });
   }
 }

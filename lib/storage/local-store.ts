@@ -2,6 +2,7 @@ import { join, resolve } from 'node:path';
 import { BuiltImage } from '../builder/artifacts';
 import { BuildLog } from '../builder/log';
 import { LOCAL_INDEX_FILE, updateLocalIndex } from './local-index';
+import { rewriteLocalStreams } from './local-streams';
 import { checkNotStored, checkWritableFolder, placeFiles, removePlacedFiles } from './place-files';
 import { ImageStore, StoredImage } from './store';
 import { entryFor, withEntry } from './tailor-index';
@@ -42,6 +43,7 @@ export class LocalStore implements ImageStore {
       await removePlacedFiles(this.imagesDir, image);
       throw error;
     }
+    await rewriteLocalStreams(this.root); // simplestreams (docs/IMAGE_SERVER.md), written last
     const index = resolve(this.imagesDir, LOCAL_INDEX_FILE);
     log.info(`image stored in ${resolve(this.imagesDir)}; index ${index} updated`);
     return { imageName: image.imageName, mode: this.mode, files, index };

@@ -1,4 +1,4 @@
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { REPO_ROOT } from './cli';
@@ -25,9 +25,22 @@ export function lxdPrerequisites(): Prerequisite[] {
   ];
 }
 
-export async function lxc(args: string[], timeoutMs = 120000): Promise<string> {
-  const { stdout } = await exec('lxc', args, { timeout: timeoutMs, maxBuffer: 16 << 20 });
-  return stdout;
+/**
+ * Runs lxc with standard input closed: `lxc launch`/`init` read instance config from a
+ * stdin that is not a terminal, and would wait forever on an open pipe.
+ */
+export function lxc(args: string[], timeoutMs = 120000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('lxc', args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('close', (code, signal) =>
+      code === 0 ? resolve(stdout) : reject(new Error(`lxc ${args.join(' ')} failed (${signal ?? code}): ${stderr.trim()}`)),
+    );
+  });
 }
 
 export async function lxcExec(container: string, command: string[]): Promise<string> {
@@ -43,6 +56,7 @@ export async function waitForSystemd(container: string, timeoutMs = 120000): Pro
       const { stdout } = await exec('lxc', ['exec', container, '--', 'systemctl', 'is-system-running'], { timeout: 20000 });
       state = stdout.trim();
     } catch (error) {
+      // is-system-running exits non-zero while starting or degraded; its output still says which.
       state = String((error as { stdout?: string }).stdout ?? '').trim();
     }
     if (state === 'running' || state === 'degraded') return state;

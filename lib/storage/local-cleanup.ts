@@ -1,0 +1,58 @@
+import { readdir, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { BuildLog } from '../builder/log';
+import { CleanupReport } from './cleanup-report';
+import { LOCAL_INDEX_FILE, readLocalIndex, updateLocalIndex } from './local-index';
+import { rewriteLocalStreams } from './local-streams';
+import { expiredEntries, ofOrganization, RetentionPolicy } from './retention';
+import { listEntries, withoutEntry } from './tailor-index';
+
+export interface LocalCleanupOptions {
+  /** The local storage path (holding <release_label>/images/). */
+  root: string;
+  releaseLabel: string;
+  organization: string;
+  policy: RetentionPolicy;
+  dryRun: boolean;
+  log: BuildLog;
+}
+
+/**
+ * Removes the images past a retention policy from a local store: first their index
+ * entries (under the index lock, atomically replaced), then the simplestreams files
+ * rewritten from the indexes, then the image files, so nothing names a file that is gone.
+ */
+export async function cleanupLocal(options: LocalCleanupOptions): Promise<CleanupReport> {
+  const imagesDir = join(options.root, options.releaseLabel, 'images');
+  const index = readLocalIndex(imagesDir);
+  const candidates = ofOrganization(listEntries(index), options.organization);
+  const expired = expiredEntries(candidates, options.policy);
+  const names = await readdir(imagesDir).catch(() => [] as string[]);
+  const report: CleanupReport = {
+    location: resolve(imagesDir, LOCAL_INDEX_FILE),
+    dryRun: options.dryRun,
+    considered: candidates.length,
+    removed: expired.map(({ slot, entry }) => ({
+      imageName: entry.file,
+      timestamp: slot.timestamp,
+      name: slot.name,
+      distribution: slot.distribution,
+      objects: names.filter((n) => n.startsWith(`${entry.file}.`)).sort().map((n) => join(imagesDir, n)),
+      versions: 0,
+    })),
+  };
+  if (options.dryRun || expired.length === 0) return report;
+
+  const gone = new Set(expired.map((e) => e.entry.file));
+  await updateLocalIndex(imagesDir, (current) => {
+    let next = current;
+    for (const { slot, entry } of listEntries(current)) if (gone.has(entry.file)) next = withoutEntry(next, slot);
+    return next;
+  });
+  // The simplestreams files the local store keeps beside the indexes (local-streams.ts)
+  // must stop naming the images before their files go.
+  await rewriteLocalStreams(options.root);
+  for (const item of report.removed) for (const path of item.objects) await rm(path, { force: true });
+  options.log.info(`removed ${expired.length} image(s) from ${imagesDir}`);
+  return report;
+}

@@ -1,0 +1,81 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import lockfile from 'proper-lockfile';
+import { BuildError } from '../errors';
+import { LOCAL_INDEX_FILE, readLocalIndex } from './local-index';
+import { STREAMS_IMAGES_PATH, StreamFile, streamFilesFromIndexes, StreamImage, streamImagesFromIndex } from './simplestreams';
+import { TailorIndex } from './tailor-index';
+
+/**
+ * The tailor index of every release label under a local store root: each
+ * `<root>/<label>/images/index.json` read as it stands (they are replaced atomically,
+ * so a reader sees a whole file), paths relative to the root.
+ */
+export function localIndexes(root: string): { releaseLabel: string; index: TailorIndex }[] {
+  const indexes: { releaseLabel: string; index: TailorIndex }[] = [];
+  const labels = existsSync(root)
+    ? readdirSync(root, { withFileTypes: true }).filter((d) => d.isDirectory() && d.name !== 'streams').map((d) => d.name).sort()
+    : [];
+  for (const label of labels) {
+    const imagesDir = join(root, label, 'images');
+    if (!existsSync(join(imagesDir, LOCAL_INDEX_FILE))) continue;
+    indexes.push({ releaseLabel: label, index: readLocalIndex(imagesDir) });
+  }
+  return indexes;
+}
+
+export function localStreamImages(root: string): StreamImage[] {
+  return localIndexes(root).flatMap(({ releaseLabel, index }) => streamImagesFromIndex(index, releaseLabel));
+}
+
+/**
+ * Rewrites `<root>/streams/v1/images.json` and `index.json` from the tailor indexes of
+ * every release label in the store, so the folder is a simplestreams image server.
+ *
+ * Called after each tailor index update. It takes its own lock (on images.json), reads
+ * the indexes inside it and replaces each file atomically (temp file + rename),
+ * images.json first and index.json last: concurrent builds, whatever their order, leave
+ * streams that list every image whose index update finished before the last rewrite
+ * began, and a reader never sees a half-written file.
+ */
+export async function rewriteLocalStreams(root: string): Promise<StreamFile[]> {
+  const lockTarget = join(root, STREAMS_IMAGES_PATH);
+  await mkdir(dirname(lockTarget), { recursive: true });
+  let release: () => Promise<void>;
+  try {
+    release = await lockfile.lock(lockTarget, {
+      realpath: false,
+      stale: 20000,
+      update: 5000,
+      retries: { retries: 200, factor: 1.2, minTimeout: 25, maxTimeout: 1000, randomize: true },
+    });
+  } catch (error) {
+    throw new BuildError(`cannot lock ${lockTarget}: ${(error as Error).message}`);
+  }
+  try {
+    let files: StreamFile[];
+    try {
+      files = streamFilesFromIndexes(localIndexes(root));
+    } catch (error) {
+      throw new BuildError(`cannot build the simplestreams index of ${root}: ${(error as Error).message}`);
+    }
+    for (const file of files) await replaceFile(join(root, file.path), file.body);
+    return files;
+  } finally {
+    await release();
+  }
+}
+
+async function replaceFile(path: string, body: string): Promise<void> {
+  const temp = join(dirname(path), `.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  try {
+    await writeFile(temp, body, { flush: true });
+    await rename(temp, path);
+  } catch (error) {
+    throw new BuildError(`cannot write ${path}: ${(error as Error).message}`);
+  } finally {
+    await rm(temp, { force: true });
+  }
+}

@@ -1,0 +1,98 @@
+import { CloudFrontClient } from '@aws-sdk/client-cloudfront';
+import { S3Client } from '@aws-sdk/client-s3';
+import { BuildLog } from '../builder/log';
+import { CleanupItem, CleanupReport } from './cleanup-report';
+import { expiredEntries, ofOrganization, RetentionPolicy } from './retention';
+import { createCloudFrontClient } from './s3-client';
+import { invalidatePaths } from './s3-cloudfront';
+import { readS3Index, S3IndexOptions, S3IndexWriter } from './s3-index';
+import { rewriteBucketStreams } from './bucket-streams';
+import { entryKey, indexKey, objectKey } from './s3-keys';
+import { deleteObject, forEachLimited, ListedVersion, listVersions } from './s3-objects';
+import { listEntries, TailorIndex, withoutEntry } from './tailor-index';
+
+export interface S3CleanupOptions {
+  client: S3Client;
+  bucket: string;
+  releaseLabel: string;
+  organization: string;
+  policy: RetentionPolicy;
+  dryRun: boolean;
+  log: BuildLog;
+  cloudfrontDistributionId?: string;
+  cloudFront?: CloudFrontClient;
+  signal?: AbortSignal;
+}
+
+/**
+ * Removes the images past a retention policy from a published release, in the order that
+ * keeps the index truthful at every instant and lets publishers run meanwhile:
+ *   1. every version of each image's entry object (so no publisher merges it back);
+ *   2. the index entries, through the same conditional, read-back index update publishers use;
+ *   3. every version (and delete marker) of the image, its .md5, .sha256 and .manifest.
+ * A cleanup that dies between 2 and 3 leaves only unnamed objects; run it again later or
+ * let a lifecycle rule take them. Only images the index names are ever considered.
+ */
+export async function cleanupS3(options: S3CleanupOptions): Promise<CleanupReport> {
+  const { client, bucket, releaseLabel, log, signal } = options;
+  const indexOptions: S3IndexOptions = { client, bucket, releaseLabel, log, signal };
+  const { index } = await readS3Index(indexOptions);
+  const candidates = ofOrganization(listEntries(index), options.organization);
+  const expired = expiredEntries(candidates, options.policy);
+
+  const planned: { item: CleanupItem; versions: ListedVersion[]; entryVersions: ListedVersion[] }[] = [];
+  for (const { slot, entry } of expired) {
+    const versions = await listVersions(client, bucket, objectKey(releaseLabel, `${entry.file}.`), signal);
+    const entryVersions = (await listVersions(client, bucket, entryKey(releaseLabel, entry.file), signal)).filter(
+      (v) => v.key === entryKey(releaseLabel, entry.file),
+    );
+    const objects = [...new Set(versions.map((v) => v.key))].sort();
+    planned.push({
+      item: {
+        imageName: entry.file,
+        timestamp: slot.timestamp,
+        name: slot.name,
+        distribution: slot.distribution,
+        objects: [...objects, ...(entryVersions.length ? [entryKey(releaseLabel, entry.file)] : [])],
+        versions: versions.length + entryVersions.length,
+      },
+      versions,
+      entryVersions,
+    });
+  }
+  const report: CleanupReport = {
+    location: `s3://${bucket}/${indexKey(releaseLabel)}`,
+    dryRun: options.dryRun,
+    considered: candidates.length,
+    removed: planned.map((p) => p.item),
+  };
+  if (options.dryRun || planned.length === 0) return report;
+
+  const remove = (versions: ListedVersion[]) =>
+    forEachLimited(versions, 8, (v) => deleteObject(client, bucket, v.key, v.versionId && v.versionId !== 'null' ? v.versionId : undefined, signal));
+
+  await remove(planned.flatMap((p) => p.entryVersions));
+  const gone = new Set(planned.map((p) => p.item.imageName));
+  const writer = new S3IndexWriter(indexOptions);
+  await writer.update((current: TailorIndex) => {
+    let next = current;
+    for (const { slot, entry } of listEntries(current)) if (gone.has(entry.file)) next = withoutEntry(next, slot);
+    return next;
+  });
+  log.info(`removed ${planned.length} image(s) from ${report.location}`);
+  // The streams stop naming the images before their files go (docs/IMAGE_SERVER.md).
+  await rewriteBucketStreams({ client, bucket, signal });
+  await remove(planned.flatMap((p) => p.versions));
+
+  if (options.cloudfrontDistributionId) {
+    const cloudFront = options.cloudFront ?? createCloudFrontClient();
+    try {
+      await invalidatePaths(cloudFront, options.cloudfrontDistributionId, [`/${indexKey(releaseLabel)}`, '/streams/v1/*'], `cleanup-${releaseLabel}-${Date.now()}`, signal);
+    } catch (error) {
+      log.warn(`CloudFront invalidation of /${indexKey(releaseLabel)} failed: ${(error as Error).message}`);
+    } finally {
+      if (!options.cloudFront) cloudFront.destroy();
+    }
+  }
+  return report;
+}

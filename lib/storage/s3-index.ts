@@ -1,0 +1,241 @@
+import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { BuildLog } from '../builder/log';
+import { entriesPrefix, entryKey, imageNameOfEntryKey, indexKey } from './s3-keys';
+import { forEachLimited, getText, isConditionFailed, isNotFound, listObjects, putText } from './s3-objects';
+import { IndexEntry, IndexSlot, TailorIndex, listEntries, parseIndex, serializeIndex, withEntry } from './tailor-index';
+
+/**
+ * The release index in S3, kept so that no publisher ever loses an entry:
+ *
+ * 1. Every image first gets its own small immutable entry object
+ *    (`<label>/images/entries/<image>.json`), written only after the image's files were
+ *    uploaded and verified. Entry objects never conflict: one writer each.
+ * 2. The index is then read, merged with every entry object it does not name yet, changed
+ *    (the caller's mutation) and written back with a conditional PUT: `If-None-Match: *`
+ *    to create it, `If-Match: <ETag>` to replace it. A lost race (412/409) re-reads and
+ *    retries after a jittered exponential backoff, a bounded number of times.
+ * 3. After a successful write the loop runs again and stops only when a fresh read needs
+ *    no change. So even where the server ignores the conditions (some S3-compatible
+ *    servers, Ceph RGW on versioned buckets), the last writer always sees and repairs what
+ *    a racing writer dropped, and any later publish merges in entries left by a publisher
+ *    that died before its index write.
+ *
+ * A publisher killed at any point leaves either nothing, objects no index names, or an
+ * entry object naming a complete image; the index is one atomic PUT. Nothing is locked.
+ *
+ * If-Match form: S3 takes the ETag as returned (quoted). Ceph RGW rejects the quoted form
+ * even when it is current and accepts the bare hex; on versioned buckets it rejects both
+ * and ignores If-None-Match. A 412 whose object still has the ETag we sent is therefore
+ * the server's mistake: the writer switches to the bare form, then to unconditional
+ * writes (still safe, by step 3), and remembers that for its lifetime.
+ */
+export type ConditionMode = 'quoted' | 'bare' | 'unconditional';
+
+export interface StoredEntry {
+  slot: IndexSlot;
+  entry: IndexEntry;
+}
+
+export interface IndexUpdateResult {
+  index: TailorIndex;
+  /** Index PUTs that succeeded. */
+  writes: number;
+  /** Reads of the index (one per round). */
+  rounds: number;
+  /** Writes that lost a race. */
+  conflicts: number;
+}
+
+export interface S3IndexOptions {
+  client: S3Client;
+  bucket: string;
+  releaseLabel: string;
+  log: BuildLog;
+  signal?: AbortSignal;
+  /** Rounds (read, merge, write) before giving up. */
+  maxRounds?: number;
+  /** Backoff base and cap in ms. */
+  backoffMs?: { base: number; cap: number };
+  cacheControl?: string;
+}
+
+export const INDEX_CACHE_CONTROL = 'public, max-age=60, must-revalidate';
+export const ENTRY_CACHE_CONTROL = 'no-cache';
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason ?? new Error('aborted'));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+function isStoredEntry(value: unknown): value is StoredEntry {
+  const v = value as StoredEntry | undefined;
+  const s = v?.slot;
+  return (
+    typeof s?.timestamp === 'string' && typeof s.key === 'string' && typeof s.name === 'string' &&
+    typeof s.distribution === 'string' && typeof v?.entry?.file === 'string' && typeof v.entry.checksum === 'string'
+  );
+}
+
+export function serializeEntry(stored: StoredEntry): string {
+  return `${JSON.stringify({ version: 1, slot: stored.slot, entry: stored.entry }, null, 2)}\n`;
+}
+
+/** Writes an image's entry object (after its files are verified). */
+export async function putEntryObject(options: S3IndexOptions, stored: StoredEntry): Promise<string> {
+  const key = entryKey(options.releaseLabel, stored.entry.file);
+  await putText(options.client, options.bucket, key, serializeEntry(stored), {
+    contentType: 'application/json',
+    cacheControl: ENTRY_CACHE_CONTROL,
+    signal: options.signal,
+  });
+  return key;
+}
+
+/** Image names that have an entry object. */
+export async function listEntryNames(options: S3IndexOptions): Promise<string[]> {
+  const objects = await listObjects(options.client, options.bucket, entriesPrefix(options.releaseLabel), options.signal);
+  return objects.map((o) => imageNameOfEntryKey(o.key, options.releaseLabel)).filter((n): n is string => n !== undefined);
+}
+
+export async function readEntryObject(options: S3IndexOptions, imageName: string): Promise<StoredEntry | undefined> {
+  const key = entryKey(options.releaseLabel, imageName);
+  const found = await getText(options.client, options.bucket, key, options.signal);
+  if (!found) return undefined;
+  try {
+    const value: unknown = JSON.parse(found.text);
+    if (isStoredEntry(value) && value.entry.file === imageName) return { slot: value.slot, entry: value.entry };
+  } catch {
+    /* reported below */
+  }
+  options.log.warn(`ignoring s3://${options.bucket}/${key}: not an image entry`);
+  return undefined;
+}
+
+export async function readS3Index(options: S3IndexOptions): Promise<{ index: TailorIndex; etag?: string }> {
+  const key = indexKey(options.releaseLabel);
+  const found = await getText(options.client, options.bucket, key, options.signal);
+  if (!found) return { index: {} };
+  return { index: parseIndex(found.text, `s3://${options.bucket}/${key}`), etag: found.etag };
+}
+
+/** Every image name the index names. */
+export function namesIn(index: TailorIndex): Set<string> {
+  return new Set(listEntries(index).map(({ entry }) => entry.file));
+}
+
+export class S3IndexWriter {
+  private mode: ConditionMode;
+
+  /** `mode`: what an earlier writer for the same server learnt (see above). */
+  constructor(private readonly options: S3IndexOptions, mode: ConditionMode = 'quoted') {
+    this.mode = mode;
+  }
+
+  /** How conditional writes are sent now (after any downgrade). */
+  get conditionMode(): ConditionMode {
+    return this.mode;
+  }
+
+  /**
+   * Merges every entry object into the index, applies `mutate`, and writes it back until a
+   * fresh read needs no change. `mutate` must be idempotent.
+   */
+  async update(mutate: (index: TailorIndex) => TailorIndex): Promise<IndexUpdateResult> {
+    const { client, bucket, releaseLabel, log, signal } = this.options;
+    const maxRounds = this.options.maxRounds ?? 60;
+    const backoff = this.options.backoffMs ?? { base: 25, cap: 1500 };
+    const key = indexKey(releaseLabel);
+    const where = `s3://${bucket}/${key}`;
+    const result: IndexUpdateResult = { index: {}, writes: 0, rounds: 0, conflicts: 0 };
+    let losses = 0;
+    while (result.rounds < maxRounds) {
+      signal?.throwIfAborted();
+      result.rounds += 1;
+      const current = await getText(client, bucket, key, signal);
+      const index = current ? parseIndex(current.text, where) : {};
+      const merged = await this.mergeEntryObjects(index);
+      const next = mutate(merged);
+      const text = serializeIndex(next);
+      if (current ? text === serializeIndex(index) : listEntries(next).length === 0) {
+        result.index = next;
+        log.debug(`s3: index settled after ${result.rounds} round(s), ${result.writes} write(s)`);
+        return result;
+      }
+      log.debug(`s3: index write round ${result.rounds} (${this.mode})`);
+      try {
+        await putText(client, bucket, key, text, {
+          contentType: 'application/json',
+          cacheControl: this.options.cacheControl ?? INDEX_CACHE_CONTROL,
+          ...this.condition(current?.etag),
+          signal,
+        });
+        result.writes += 1;
+        log.debug(`s3: index written`);
+      } catch (error) {
+        if (!isConditionFailed(error)) throw error;
+        if (current && (await this.serverWronglyRejected(key, current.etag))) continue;
+        result.conflicts += 1;
+        losses += 1;
+        const ceiling = Math.min(backoff.cap, backoff.base * 2 ** Math.min(losses, 16));
+        await sleep(Math.random() * ceiling, signal);
+      }
+    }
+    throw new Error(`${where} did not settle after ${maxRounds} rounds (${result.conflicts} lost races); the entry objects are kept and the next publish merges them`);
+  }
+
+  private condition(etag: string | undefined): { ifMatch?: string; ifNoneMatch?: '*' } {
+    if (this.mode === 'unconditional') return {};
+    if (etag === undefined) return { ifNoneMatch: '*' };
+    const bare = etag.replace(/"/g, '');
+    if (bare === '') {
+      this.mode = 'unconditional';
+      return {};
+    }
+    return { ifMatch: this.mode === 'quoted' ? `"${bare}"` : bare };
+  }
+
+  /**
+   * A 412 for an object that still has the ETag we sent is the server's mistake: switch to
+   * the next condition form. Returns true when it switched (retry at once).
+   */
+  private async serverWronglyRejected(key: string, sentEtag: string): Promise<boolean> {
+    if (this.mode === 'unconditional') return false;
+    let now: string | undefined;
+    try {
+      const head = await this.options.client.send(new HeadObjectCommand({ Bucket: this.options.bucket, Key: key }), {
+        abortSignal: this.options.signal,
+      });
+      now = head.ETag;
+    } catch (error) {
+      if (isNotFound(error)) return false;
+      throw error;
+    }
+    if ((now ?? '').replace(/"/g, '') !== sentEtag.replace(/"/g, '')) return false;
+    const from = this.mode;
+    this.mode = this.mode === 'quoted' ? 'bare' : 'unconditional';
+    this.options.log.debug(`s3: If-Match with the ${from} ETag was refused for an unchanged object; using ${this.mode} writes`);
+    return true;
+  }
+
+  private async mergeEntryObjects(index: TailorIndex): Promise<TailorIndex> {
+    const named = namesIn(index);
+    const missing = (await listEntryNames(this.options)).filter((name) => !named.has(name));
+    let merged = index;
+    const found: StoredEntry[] = [];
+    await forEachLimited(missing, 16, async (name) => {
+      const stored = await readEntryObject(this.options, name);
+      if (stored) found.push(stored);
+    });
+    for (const stored of found) merged = withEntry(merged, stored.slot, stored.entry);
+    return merged;
+  }
+}

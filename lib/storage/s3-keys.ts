@@ -1,0 +1,53 @@
+import { UsageError } from '../errors';
+
+/**
+ * Where things live in the bucket, tailor's layout plus one folder of entry objects:
+ *   <release_label>/images/<image_name>.<ext>       the image (immutable)
+ *   <release_label>/images/<image_name>.md5|.sha256|.manifest
+ *   <release_label>/images/index                    the tailor index (the one mutable object)
+ *   <release_label>/images/entries/<image_name>.json  one small immutable entry per image,
+ *                                                   written after the image is verified
+ */
+export function imagesPrefix(releaseLabel: string): string {
+  return `${releaseLabel}/images/`;
+}
+
+export function objectKey(releaseLabel: string, fileName: string): string {
+  return `${imagesPrefix(releaseLabel)}${fileName}`;
+}
+
+export function indexKey(releaseLabel: string): string {
+  return `${imagesPrefix(releaseLabel)}index`;
+}
+
+export function entriesPrefix(releaseLabel: string): string {
+  return `${imagesPrefix(releaseLabel)}entries/`;
+}
+
+export function entryKey(releaseLabel: string, imageName: string): string {
+  return `${entriesPrefix(releaseLabel)}${imageName}.json`;
+}
+
+/** The image name an entry key names, or undefined for anything else under entries/. */
+export function imageNameOfEntryKey(key: string, releaseLabel: string): string | undefined {
+  const prefix = entriesPrefix(releaseLabel);
+  if (!key.startsWith(prefix) || !key.endsWith('.json')) return undefined;
+  const name = key.slice(prefix.length, -'.json'.length);
+  return name && !name.includes('/') ? name : undefined;
+}
+
+const BUCKET_PATTERN = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+
+/** The bucket of `s3://bucket` (tailor's --apt-repo form; a trailing slash is fine). */
+export function bucketOfS3Url(url: string, flag = '--apt-repo'): string {
+  const match = /^s3:\/\/([^/]+)\/?$/.exec(url.trim());
+  if (!match) throw new UsageError(`${flag} "${url}" is not an S3 bucket URL (expected s3://bucket)`);
+  return checkBucketName(match[1], flag);
+}
+
+export function checkBucketName(bucket: string, flag = '--apt-repo'): string {
+  if (!BUCKET_PATTERN.test(bucket) || bucket.includes('..')) {
+    throw new UsageError(`${flag}: "${bucket}" is not a valid S3 bucket name`);
+  }
+  return bucket;
+}

@@ -1,0 +1,239 @@
+import { readFile } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { CloudFrontClient } from '@aws-sdk/client-cloudfront';
+import { Artifact, BuiltImage, mainArtifact } from '../builder/artifacts';
+import { checksumLine } from '../builder/digest';
+import { BuildLog } from '../builder/log';
+import { pushBuiltImage } from '../builder/registry';
+import { BuildError, UsageError } from '../errors';
+import { rewriteBucketStreams } from './bucket-streams';
+import { createCloudFrontClient, createS3Client } from './s3-client';
+import { invalidatePaths } from './s3-cloudfront';
+import { ConditionMode, S3IndexWriter, StoredEntry, putEntryObject } from './s3-index';
+import { indexKey, objectKey } from './s3-keys';
+import { headOrUndefined, putText } from './s3-objects';
+import { DEFAULT_TUNING, UploadTuning, uploadFile } from './s3-upload';
+import { ImageStore, StoredFile, StoredImage } from './store';
+import { entryFor, withEntry } from './tailor-index';
+
+/** Images never change under their name: a CDN may keep them for a year without asking. */
+export const IMAGE_CACHE_CONTROL = 'public, max-age=31536000, immutable';
+
+export interface S3StoreOptions {
+  bucket: string;
+  /** Invalidate the index path on this distribution after each publish. */
+  cloudfrontDistributionId?: string;
+  /** Defaults to a client from the standard SDK configuration chain. */
+  client?: S3Client;
+  cloudFront?: CloudFrontClient;
+  tuning?: UploadTuning;
+  /** Rounds of the index update before giving up. */
+  maxIndexRounds?: number;
+  /** The release this store publishes into (verify() checks access to its prefix). */
+  releaseLabel?: string;
+  /** For docker builds: push the image here before it is indexed. */
+  docker?: { registry: string | undefined; repository?: string };
+}
+
+export function contentTypeOf(fileName: string): string {
+  if (fileName.endsWith('.tar.gz') || fileName.endsWith('.tgz')) return 'application/gzip';
+  if (fileName.endsWith('.xz')) return 'application/x-xz';
+  if (fileName.endsWith('.zst')) return 'application/zstd';
+  if (fileName.endsWith('.tar')) return 'application/x-tar';
+  if (fileName.endsWith('.json')) return 'application/json';
+  if (/\.(md5|sha256|manifest|txt)$/.test(fileName)) return 'text/plain; charset=utf-8';
+  return 'application/octet-stream';
+}
+
+/** One line for an SDK error: its name, HTTP status and message. */
+export function describeS3Error(error: unknown): string {
+  const e = error as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+  const status = e?.$metadata?.httpStatusCode;
+  const message = (e?.message ?? String(error)).split('\n')[0];
+  const name = e?.name && e.name !== 'Error' && !message.includes(e.name) ? `${e.name}: ` : '';
+  return `${name}${message}${status ? ` (HTTP ${status})` : ''}`;
+}
+
+/**
+ * The publish store: every artifact goes to s3://<bucket>/<release_label>/images/, is read
+ * back and checked, then its entry object is written, then the tailor index is updated
+ * (see s3-index.ts for why no entry is ever lost), then CloudFront is told, if configured.
+ */
+export class S3ImageStore implements ImageStore {
+  readonly mode = 'publish' as const;
+  readonly bucket: string;
+  private readonly options: S3StoreOptions;
+  private clientInstance?: S3Client;
+  /** How this server takes conditional index writes, learnt by the first publish. */
+  private conditionMode: ConditionMode = 'quoted';
+
+  constructor(options: S3StoreOptions) {
+    this.options = options;
+    this.bucket = options.bucket;
+  }
+
+  private get client(): S3Client {
+    return (this.clientInstance ??= this.options.client ?? createS3Client());
+  }
+
+  describe(): string {
+    const cdn = this.options.cloudfrontDistributionId ? `, CloudFront ${this.options.cloudfrontDistributionId}` : '';
+    return `publish: s3://${this.bucket}/<release_label>/images/ (index <release_label>/images/index${cdn})`;
+  }
+
+  async verify(): Promise<void> {
+    if (this.options.docker && !this.options.docker.registry) {
+      throw new UsageError('publishing a docker image needs --docker-registry (or docker_registry in the common configuration)');
+    }
+    // A listing of the release prefix needs only what grantPublish gives (not HeadBucket's
+    // unconditional s3:ListBucket).
+    const prefix = this.options.releaseLabel ? `${objectKey(this.options.releaseLabel, '')}` : undefined;
+    try {
+      await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, MaxKeys: 1 }));
+    } catch (error) {
+      throw new BuildError(`cannot reach bucket s3://${this.bucket}: ${describeS3Error(error)}`);
+    }
+  }
+
+  async put(built: BuiltImage, log: BuildLog, signal?: AbortSignal): Promise<StoredImage> {
+    let image = built;
+    if (this.options.docker && image.buildType === 'docker') {
+      // The registry first: the index entry then names the pushed reference.
+      const pushed = await pushBuiltImage(image, this.options.docker, { log, signal });
+      image = { ...image, reference: pushed.pinned ?? pushed.reference };
+      log.info(`pushed ${image.reference}`);
+    }
+    const stage = (what: string) => (error: unknown): never => {
+      if (signal?.aborted || error instanceof BuildError) throw error;
+      throw new BuildError(`publish of ${image.imageName} failed while ${what}: ${describeS3Error(error)}`);
+    };
+    const label = image.releaseLabel;
+    const files: StoredFile[] = [];
+    for (const artifact of image.artifacts) {
+      files.push(await this.uploadArtifact(label, artifact, log, signal).catch(stage(`uploading ${artifact.fileName}`)));
+    }
+    await this.putSideFiles(image, log, signal).catch(stage('uploading its checksum and manifest files'));
+
+    const { slot, entry } = entryFor(image);
+    const stored: StoredEntry = { slot, entry };
+    const indexOptions = { client: this.client, bucket: this.bucket, releaseLabel: label, log, signal, maxRounds: this.options.maxIndexRounds };
+    const entryKeyWritten = await putEntryObject(indexOptions, stored).catch(stage('writing its index entry'));
+    log.debug(`s3: entry written s3://${this.bucket}/${entryKeyWritten}`);
+
+    const writer = new S3IndexWriter(indexOptions, this.conditionMode);
+    const result = await writer.update((index) => withEntry(index, slot, entry)).catch(stage('updating the index'));
+    this.conditionMode = writer.conditionMode;
+    log.info(`published ${image.imageName} to s3://${this.bucket}/${objectKey(label, '')} (index: ${result.writes} write(s), ${result.conflicts} lost race(s))`);
+
+    // The simplestreams files (docs/IMAGE_SERVER.md) follow the index. They are rebuilt from
+    // every index, so a failure here is repaired by the next publish: a warning, not a failure.
+    const streams = await rewriteBucketStreams({ client: this.client, bucket: this.bucket, signal }).catch((error: unknown) => {
+      if (signal?.aborted) throw error;
+      log.warn(`simplestreams files in s3://${this.bucket}/streams/v1 not updated: ${describeS3Error(error)}`);
+      return undefined;
+    });
+    if (streams) log.debug(`s3: streams/v1 updated (${streams.writes} write(s))`);
+
+    await this.invalidate(label, image.imageName, log, signal);
+    return {
+      imageName: image.imageName,
+      mode: this.mode,
+      files,
+      index: `s3://${this.bucket}/${indexKey(label)}`,
+      ...(image.reference ? { reference: image.reference } : {}),
+    };
+  }
+
+  private async uploadArtifact(label: string, artifact: Artifact, log: BuildLog, signal?: AbortSignal): Promise<StoredFile> {
+    const key = objectKey(label, artifact.fileName);
+    const stored: StoredFile = { fileName: artifact.fileName, location: `s3://${this.bucket}/${key}`, size: artifact.size, md5: artifact.md5, sha256: artifact.sha256 };
+    // Image names are never reused for other bytes (a CDN may cache them for a year). The
+    // same bytes again (a retried job) is fine and costs nothing.
+    const existing = await headOrUndefined(this.client, this.bucket, key, signal);
+    if (existing) {
+      if (existing.ContentLength === artifact.size && existing.Metadata?.sha256 === artifact.sha256) {
+        log.info(`${artifact.fileName} is already published with the same content`);
+        return stored;
+      }
+      throw new BuildError(`s3://${this.bucket}/${key} already exists with other content; an image name is never reused`);
+    }
+    const started = Date.now();
+    log.debug(`s3: upload ${key}`);
+    let reported = 0;
+    await uploadFile(
+      this.client,
+      {
+        bucket: this.bucket,
+        key,
+        path: artifact.path,
+        digest: artifact,
+        contentType: contentTypeOf(artifact.fileName),
+        cacheControl: IMAGE_CACHE_CONTROL,
+        signal,
+        onProgress: (loaded, total) => {
+          const tenth = total > 0 ? Math.floor((loaded / total) * 10) : 10;
+          if (total >= 64 << 20 && tenth > reported && tenth < 10) {
+            reported = tenth;
+            log.info(`uploading ${artifact.fileName}: ${tenth * 10}%`);
+          }
+        },
+      },
+      this.options.tuning ?? DEFAULT_TUNING,
+    );
+    const seconds = Math.max((Date.now() - started) / 1000, 0.001);
+    log.debug(`s3: verified ${key}`);
+    log.info(`uploaded ${artifact.fileName} (${(artifact.size / 1048576).toFixed(1)} MiB, ${(artifact.size / 1048576 / seconds).toFixed(1)} MiB/s)`);
+    return stored;
+  }
+
+  /** `<image>.md5`, `<image>.sha256` in md5sum/sha256sum format, and `<image>.manifest`. */
+  private async putSideFiles(image: BuiltImage, log: BuildLog, signal?: AbortSignal): Promise<void> {
+    mainArtifact(image);
+    // As the local store does: `<image>.md5`/`.sha256` for the image, `<file>.md5`/`.sha256` for extras.
+    const side: [string, string][] = image.artifacts.flatMap((artifact): [string, string][] => {
+      const stem = artifact.role === 'image' ? image.imageName : artifact.fileName;
+      return [
+        [`${stem}.md5`, checksumLine(artifact.md5, artifact.fileName)],
+        [`${stem}.sha256`, checksumLine(artifact.sha256, artifact.fileName)],
+      ];
+    });
+    try {
+      side.push([`${image.imageName}.manifest`, await readFile(image.manifestPath, 'utf8')]);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      log.warn(`${image.imageName} has no package manifest; publishing without one`);
+    }
+    await Promise.all(
+      side.map(async ([fileName, text]) => {
+        const key = objectKey(image.releaseLabel, fileName);
+        await putText(this.client, this.bucket, key, text, { contentType: contentTypeOf(fileName), cacheControl: IMAGE_CACHE_CONTROL, signal });
+        log.debug(`s3: wrote ${key}`);
+      }),
+    );
+  }
+
+  private async invalidate(label: string, imageName: string, log: BuildLog, signal?: AbortSignal): Promise<void> {
+    const distribution = this.options.cloudfrontDistributionId;
+    if (!distribution) return;
+    const path = `/${indexKey(label)}`;
+    const client = this.options.cloudFront ?? createCloudFrontClient();
+    try {
+      const id = await invalidatePaths(client, distribution, [path, '/streams/v1/*'], `${imageName}-${randomUUID()}`, signal);
+      log.info(`invalidated ${path} on CloudFront ${distribution}${id ? ` (${id})` : ''}`);
+    } catch (error) {
+      // The image and the index are in place and the index's max-age is short: the CDN
+      // catches up on its own, so a failed invalidation is a warning, not a failed build.
+      log.warn(`CloudFront invalidation of ${path} on ${distribution} failed: ${describeS3Error(error)}`);
+    } finally {
+      if (!this.options.cloudFront) client.destroy();
+    }
+  }
+}
+
+export function createS3Store(
+  storage: { bucket: string; cloudfrontDistributionId?: string },
+  context: Pick<S3StoreOptions, 'releaseLabel' | 'docker'> = {},
+): S3ImageStore {
+  return new S3ImageStore({ bucket: storage.bucket, cloudfrontDistributionId: storage.cloudfrontDistributionId, ...context });
+}
