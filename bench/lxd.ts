@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -39,6 +39,7 @@ export async function benchLxd(): Promise<BenchRow[]> {
 
     // The floor: what any tool must do at least.
     const rootfs = join(work, 'floor', 'rootfs');
+    mkdirSync(join(work, 'floor'));
     const floorBootstrap = await timeCommand('mmdebstrap', mmdebstrapArguments({
       distribution: request.distribution, request, recipe: request.recipe, packages, rootfs,
     }));
