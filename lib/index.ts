@@ -27,6 +27,9 @@ export { imageName, parseImageName, formatTimestamp, checkTimestamp, bundlePacka
 export { packerFor } from './builder/packers';
 export type { Packer, PackInput, PackedFile } from './builder/packers/packer';
 
+// Bare-metal disks (GPT, GRUB for UEFI and BIOS, assembled without loop devices).
+export { bareMetalPacker } from './builder/packers/disk';
+
 // Container images: the OCI packer and the registry push (skopeo; ECR tokens from the AWS SDK).
 export { ociPacker, buildOciLayout, referenceFor, imageTag, parseRegistry } from './builder/packers/oci';
 export {
