@@ -1,4 +1,4 @@
-import { Duration, Stack } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import * as codebuild from 'aws-cdk-lib/aws-codebuild';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -146,15 +146,7 @@ export class ImageBuildProject extends Construct {
     acknowledgeWildcards(role, { resources: [store.indexObjectsArn(), store.streamsObjectsArn()] },
       'The simplestreams files are rebuilt from every release index (read-only) and written under streams/v1/ only.');
 
-    this.project.addToRolePolicy(new iam.PolicyStatement({
-      actions: ['cloudfront:CreateInvalidation'],
-      resources: [Stack.of(this).formatArn({
-        service: 'cloudfront',
-        region: '',
-        resource: 'distribution',
-        resourceName: store.distribution.distributionId,
-      })],
-    }));
+    store.grantInvalidation(role);
 
     if (props.repository) {
       props.repository.grantPullPush(role);

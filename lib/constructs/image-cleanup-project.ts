@@ -1,6 +1,5 @@
-import { Duration, Stack } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import * as codebuild from 'aws-cdk-lib/aws-codebuild';
-import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { BuilderAsset } from './builder-asset';
@@ -68,14 +67,6 @@ export class ImageCleanupProject extends Construct {
       'Cleanup deletes timestamped images (names known only at run time) under the release prefix only.');
     acknowledgeWildcards(role, { resources: [props.store.indexObjectsArn(), props.store.streamsObjectsArn()] },
       'The simplestreams files are rebuilt from every release index (read-only) and written under streams/v1/ only.');
-    this.project.addToRolePolicy(new iam.PolicyStatement({
-      actions: ['cloudfront:CreateInvalidation'],
-      resources: [Stack.of(this).formatArn({
-        service: 'cloudfront',
-        region: '',
-        resource: 'distribution',
-        resourceName: props.store.distribution.distributionId,
-      })],
-    }));
+    props.store.grantInvalidation(role);
   }
 }

@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
 import * as origins from 'aws-cdk-lib/aws-cloudfront-origins';
@@ -164,6 +164,20 @@ export class ImageStore extends Construct {
     ]);
     this.grantStreams(grantee);
     return grant;
+  }
+
+  /** Invalidating paths on this store's CloudFront distribution (and no other). */
+  grantInvalidation(grantee: iam.IGrantable): iam.Grant {
+    return iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['cloudfront:CreateInvalidation'],
+      resourceArns: [Stack.of(this).formatArn({
+        service: 'cloudfront',
+        region: '',
+        resource: 'distribution',
+        resourceName: this.distribution.distributionId,
+      })],
+    });
   }
 
   /**
