@@ -30,8 +30,8 @@ export async function runMain(
   // A reader that goes away (`| head`) is not an error.
   for (const stream of [process.stdout, process.stderr]) {
     stream.on('error', (error: NodeJS.ErrnoException) => {
-      if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-      throw error;
+      // Nowhere left to print to: leave quietly (1 unless the reader just went away).
+      process.exit(error.code === 'EPIPE' ? (process.exitCode ?? 0) : 1);
     });
   }
   try {
