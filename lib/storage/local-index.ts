@@ -1,9 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import lockfile from 'proper-lockfile';
 import { BuildError } from '../errors';
+import { replaceFileAtomically, withFileLock } from './locked-file';
 import { parseIndex, serializeIndex, TailorIndex } from './tailor-index';
 
 export const LOCAL_INDEX_FILE = 'index.json';
@@ -29,30 +27,10 @@ export async function updateLocalIndex(
   imagesDir: string,
   mutate: (index: TailorIndex) => TailorIndex,
 ): Promise<TailorIndex> {
-  await mkdir(imagesDir, { recursive: true });
   const path = join(imagesDir, LOCAL_INDEX_FILE);
-  let release: () => Promise<void>;
-  try {
-    release = await lockfile.lock(path, {
-      realpath: false,
-      stale: 20000,
-      update: 5000,
-      retries: { retries: 200, factor: 1.2, minTimeout: 25, maxTimeout: 1000, randomize: true },
-    });
-  } catch (error) {
-    throw new BuildError(`cannot lock ${path}: ${(error as Error).message}`);
-  }
-  try {
+  return withFileLock(path, async () => {
     const next = mutate(readLocalIndex(imagesDir));
-    const temp = join(imagesDir, `.${LOCAL_INDEX_FILE}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-    try {
-      await writeFile(temp, serializeIndex(next), { flush: true });
-      await rename(temp, path);
-    } finally {
-      await rm(temp, { force: true });
-    }
+    await replaceFileAtomically(path, serializeIndex(next));
     return next;
-  } finally {
-    await release();
-  }
+  });
 }

@@ -1,9 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import lockfile from 'proper-lockfile';
+import { join } from 'node:path';
 import { BuildError } from '../errors';
+import { replaceFileAtomically, withFileLock } from './locked-file';
 import { LOCAL_INDEX_FILE, readLocalIndex } from './local-index';
 import { STREAMS_IMAGES_PATH, StreamFile, streamFilesFromIndexes, StreamImage, streamImagesFromIndex } from './simplestreams';
 import { TailorIndex } from './tailor-index';
@@ -41,41 +39,14 @@ export function localStreamImages(root: string): StreamImage[] {
  * began, and a reader never sees a half-written file.
  */
 export async function rewriteLocalStreams(root: string): Promise<StreamFile[]> {
-  const lockTarget = join(root, STREAMS_IMAGES_PATH);
-  await mkdir(dirname(lockTarget), { recursive: true });
-  let release: () => Promise<void>;
-  try {
-    release = await lockfile.lock(lockTarget, {
-      realpath: false,
-      stale: 20000,
-      update: 5000,
-      retries: { retries: 200, factor: 1.2, minTimeout: 25, maxTimeout: 1000, randomize: true },
-    });
-  } catch (error) {
-    throw new BuildError(`cannot lock ${lockTarget}: ${(error as Error).message}`);
-  }
-  try {
+  return withFileLock(join(root, STREAMS_IMAGES_PATH), async () => {
     let files: StreamFile[];
     try {
       files = streamFilesFromIndexes(localIndexes(root));
     } catch (error) {
       throw new BuildError(`cannot build the simplestreams index of ${root}: ${(error as Error).message}`);
     }
-    for (const file of files) await replaceFile(join(root, file.path), file.body);
+    for (const file of files) await replaceFileAtomically(join(root, file.path), file.body);
     return files;
-  } finally {
-    await release();
-  }
-}
-
-async function replaceFile(path: string, body: string): Promise<void> {
-  const temp = join(dirname(path), `.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  try {
-    await writeFile(temp, body, { flush: true });
-    await rename(temp, path);
-  } catch (error) {
-    throw new BuildError(`cannot write ${path}: ${(error as Error).message}`);
-  } finally {
-    await rm(temp, { force: true });
-  }
+  });
 }
