@@ -15,7 +15,7 @@ export { RosdistroCatalog } from './recipes/rosdistro';
 export { recipeJsonSchema } from './recipes/json-schema';
 
 // The builder.
-export { buildImage, packageSet, STAGES } from './builder/build';
+export { buildImage, buildImages, packageSet, STAGES } from './builder/build';
 export type { BuildOptions, BuildOutcome, StageTimings } from './builder/build';
 export type { BuildRequest, StorageRequest } from './builder/request';
 export type { Artifact, BuiltImage } from './builder/artifacts';
@@ -37,7 +37,7 @@ export {
 } from './builder/registry';
 
 // Flags → request, as create_image does it.
-export { resolveRequest } from './cli/resolve-request';
+export { resolveRequest, resolveRequests } from './cli/resolve-request';
 
 // Stores.
 export type { ImageStore, StoredImage, StoredFile } from './storage/store';

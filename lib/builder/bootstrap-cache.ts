@@ -1,13 +1,14 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { digestFile } from './digest';
 import { run } from './exec';
 import { BuildLog } from './log';
+import { removeWorkDir } from './workdir';
 
 /** Bump when what an entry holds changes shape, so old entries are never read. */
-const CACHE_FORMAT = 1;
+const CACHE_FORMAT = 2;
 
 /** Everything that decides what mmdebstrap produces. Same inputs, same key. */
 export interface BootstrapKeyInput {
@@ -34,6 +35,12 @@ export function bootstrapKey(input: BootstrapKeyInput): string {
   return createHash('sha256').update(canonical).digest('hex');
 }
 
+/** The shape of an unpacked tree: enough to notice a file gone, added or cut short. */
+export interface TreeShape {
+  entries: number;
+  bytes: number;
+}
+
 /** What is written beside each cached rootfs tarball, last, when the entry is whole. */
 interface EntryRecord {
   key: string;
@@ -41,15 +48,28 @@ interface EntryRecord {
   size: number;
   created: string;
   input: BootstrapKeyInput;
+  /** The unpacked copy's shape, when there is one. */
+  tree?: TreeShape;
 }
 
 export type CacheOutcome = 'hit' | 'miss' | 'stale' | 'damaged' | 'off';
 
+/** A cache lookup: on a hit, the unpacked rootfs to lay an overlay on (never write to it). */
+export type CacheLookup = { outcome: 'hit'; tree: string } | { outcome: Exclude<CacheOutcome, 'hit' | 'off'> };
+
 /**
- * A content-addressed cache of bootstrapped root filesystems: `<dir>/rootfs/<key>.tar.zst`
- * and `<key>.json` (its sha256 and size, written last). An entry is used only when its
- * tarball is whole (size and sha256 match the record) and younger than the maximum age;
- * anything else is removed and rebuilt.
+ * A content-addressed cache of bootstrapped root filesystems, in `<dir>/rootfs/`:
+ *
+ *   <key>.tar.zst   the rootfs as a tarball: the durable, checksummed form (and what a
+ *                   CodeBuild S3 cache carries between hosts);
+ *   <key>.tree/     the same rootfs unpacked, used read-only as the lower layer of each
+ *                   build's overlay, so a hit writes nothing but the build's own changes;
+ *   <key>.json      the record (sha256 and size of the tarball, shape of the tree),
+ *                   written last, when the entry is whole.
+ *
+ * An entry is used only when its tarball is whole (size and sha256 match the record),
+ * it is younger than the maximum age, and its tree has the recorded shape; a missing
+ * tree is unpacked again from the verified tarball. Anything else is removed and rebuilt.
  */
 export class BootstrapCache {
   constructor(
@@ -62,13 +82,18 @@ export class BootstrapCache {
 
   private paths(key: string) {
     const base = join(this.dir, 'rootfs', key);
-    return { tarball: `${base}.tar.zst`, record: `${base}.json` };
+    return { tarball: `${base}.tar.zst`, record: `${base}.json`, tree: `${base}.tree` };
   }
 
-  /** Restores the entry into `rootfs` (which must not exist). */
-  async restore(key: string, rootfs: string): Promise<CacheOutcome> {
-    const { tarball, record } = this.paths(key);
-    if (!existsSync(record)) return 'miss';
+  /** A fresh directory in the cache to bootstrap into (pass it to save() afterwards). */
+  async scratchTree(key: string): Promise<string> {
+    await mkdir(join(this.dir, 'rootfs'), { recursive: true });
+    return `${this.paths(key).tree}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  }
+
+  async lookup(key: string): Promise<CacheLookup> {
+    const { tarball, record, tree } = this.paths(key);
+    if (!existsSync(record)) return { outcome: 'miss' };
     let entry: EntryRecord;
     try {
       entry = JSON.parse(readFileSync(record, 'utf8')) as EntryRecord;
@@ -84,76 +109,178 @@ export class BootstrapCache {
     }
     const digest = await digestFile(tarball);
     if (digest.sha256 !== entry.sha256) return this.discard(key, 'damaged', 'its checksum does not match');
-    await mkdir(rootfs, { recursive: true });
+    if (existsSync(tree)) {
+      if (entry.tree && sameShape(treeShape(tree), entry.tree)) return { outcome: 'hit', tree };
+      this.log.warn(`bootstrap cache entry ${key.slice(0, 12)}: its unpacked tree differs from the record; unpacking it again`);
+      await this.removeTree(tree);
+    }
+    return this.unpack(key, entry);
+  }
+
+  /** Unpacks the verified tarball into the entry's tree (once; later hits reuse it). */
+  private async unpack(key: string, entry: EntryRecord): Promise<CacheLookup> {
+    const { tarball, tree } = this.paths(key);
+    const temp = await this.scratchTree(key);
+    await mkdir(temp);
     try {
-      await run('tar', ['--extract', '--zstd', `--file=${tarball}`, `--directory=${rootfs}`, ...TAR_FLAGS], {
+      await run('tar', ['--extract', '--zstd', `--file=${tarball}`, `--directory=${temp}`, ...TAR_FLAGS], {
         log: this.log,
         signal: this.signal,
-        describe: 'tar (restore cached rootfs)',
+        describe: 'tar (unpack cached rootfs)',
       });
     } catch (error) {
-      await rm(rootfs, { recursive: true, force: true });
+      await this.removeTree(temp);
       if (this.signal.aborted) throw error;
       return this.discard(key, 'damaged', 'it does not unpack');
     }
-    return 'hit';
+    const shape = treeShape(temp);
+    const placed = await this.place(temp, tree);
+    await this.writeRecord({ ...entry, tree: shape });
+    return { outcome: 'hit', tree: placed };
   }
 
-  /** Saves a freshly bootstrapped rootfs under `key`; a failure only costs the cache. */
-  async save(key: string, rootfs: string, input: BootstrapKeyInput): Promise<void> {
-    const { tarball, record } = this.paths(key);
+  /**
+   * Saves a freshly bootstrapped tree (made in scratchTree()) under `key`: tarball, then
+   * the tree moved into place, then the record. Returns where the tree now is: the entry's
+   * tree, or (if another build placed it first, or saving failed) still the scratch tree,
+   * which the caller removes when done. A failure only costs the cache.
+   */
+  async save(key: string, scratch: string, input: BootstrapKeyInput): Promise<string> {
+    const { tarball, tree } = this.paths(key);
     const temp = `${tarball}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
     try {
-      await mkdir(join(this.dir, 'rootfs'), { recursive: true });
-      await run('tar', ['--create', '--zstd', `--file=${temp}`, `--directory=${rootfs}`, ...TAR_FLAGS, '.'], {
+      await run('tar', ['--create', '--zstd', `--file=${temp}`, `--directory=${scratch}`, ...TAR_FLAGS, '.'], {
         log: this.log,
         signal: this.signal,
         describe: 'tar (cache rootfs)',
         env: { ...process.env, ZSTD_NBTHREADS: '0', ZSTD_CLEVEL: '3' },
       });
       const digest = await digestFile(temp);
+      const shape = treeShape(scratch);
       await rename(temp, tarball);
-      const entry: EntryRecord = { key, sha256: digest.sha256, size: digest.size, created: new Date().toISOString(), input };
-      await writeFile(`${record}.tmp`, `${JSON.stringify(entry, null, 2)}\n`);
-      await rename(`${record}.tmp`, record);
+      const placed = await this.place(scratch, tree);
+      await this.writeRecord({ key, sha256: digest.sha256, size: digest.size, created: new Date().toISOString(), input, tree: shape });
       await this.prune();
+      return placed;
     } catch (error) {
       await rm(temp, { force: true });
       if (this.signal.aborted) throw error;
       this.log.warn(`could not save the bootstrap cache entry: ${(error as Error).message.split('\n')[0]}`);
+      return scratch;
     }
   }
 
-  private async discard(key: string, outcome: CacheOutcome, why: string): Promise<CacheOutcome> {
-    this.log.warn(`bootstrap cache entry ${key.slice(0, 12)} not used: ${why}; rebuilding it`);
-    const { tarball, record } = this.paths(key);
-    await rm(record, { force: true });
-    await rm(tarball, { force: true });
-    return outcome;
+  /** Moves a finished tree into place unless another build got there first. */
+  private async place(from: string, to: string): Promise<string> {
+    if (existsSync(to)) return from;
+    try {
+      await rename(from, to);
+      return to;
+    } catch {
+      return from;
+    }
   }
 
-  /** Removes entries well past their age, so the cache does not grow without bound. */
+  private async writeRecord(entry: EntryRecord): Promise<void> {
+    const { record } = this.paths(entry.key);
+    const temp = `${record}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+    await writeFile(temp, `${JSON.stringify(entry, null, 2)}\n`);
+    await rename(temp, record);
+  }
+
+  private async discard(key: string, outcome: 'stale' | 'damaged', why: string): Promise<CacheLookup> {
+    this.log.warn(`bootstrap cache entry ${key.slice(0, 12)} not used: ${why}; rebuilding it`);
+    const { tarball, record, tree } = this.paths(key);
+    await rm(record, { force: true });
+    await rm(tarball, { force: true });
+    await this.removeTree(tree);
+    return { outcome };
+  }
+
+  /**
+   * Renames a tree aside before deleting it, so a build whose overlay still sits on it
+   * keeps its files, and the entry's name is free at once.
+   */
+  private async removeTree(tree: string): Promise<void> {
+    if (!existsSync(tree)) return;
+    const aside = `${tree}.${randomBytes(4).toString('hex')}.old`;
+    try {
+      await rename(tree, aside);
+    } catch {
+      return;
+    }
+    await removeWorkDir(aside, this.log);
+  }
+
+  /** Removes entries (and leftovers of killed builds) well past their age. */
   private async prune(): Promise<void> {
     const dir = join(this.dir, 'rootfs');
     const limit = Date.now() - 7 * this.maxAgeHours * 3.6e6;
     for (const name of readdirSync(dir)) {
       const path = join(dir, name);
-      if (statSync(path).mtimeMs < limit) await rm(path, { force: true });
+      if (lstatSync(path).mtimeMs >= limit) continue;
+      if (name.endsWith('.tree') || name.endsWith('.tmp') || name.endsWith('.old')) await this.removeAside(path);
+      else await rm(path, { force: true });
     }
   }
+
+  private async removeAside(path: string): Promise<void> {
+    if (lstatSync(path).isDirectory()) await removeWorkDir(path, this.log);
+    else await rm(path, { force: true });
+  }
+}
+
+/** Counts entries and regular-file bytes below `root` (about 10,000 lstat calls for a rootfs). */
+export function treeShape(root: string): TreeShape {
+  let entries = 0;
+  let bytes = 0;
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      entries++;
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else if (entry.isFile()) bytes += lstatSync(path).size;
+    }
+  };
+  walk(root);
+  return { entries, bytes };
+}
+
+function sameShape(a: TreeShape, b: TreeShape): boolean {
+  return a.entries === b.entries && a.bytes === b.bytes;
 }
 
 /** Ownership, permissions, xattrs (file capabilities) and ACLs survive the round trip. */
 const TAR_FLAGS = ['--numeric-owner', '--xattrs', '--xattrs-include=*', '--acls', '--same-permissions'];
 
-/** mmdebstrap hooks that share downloaded .deb files between builds (under a lock). */
+const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+/**
+ * Shell commands that share downloaded .deb files between builds, under a lock: `seed`
+ * copies the shared files into a rootfs's apt archive, `collect` copies new ones back.
+ * Both take the rootfs as $1.
+ */
+export function debCacheScripts(debDir: string): { seed: string; collect: string } {
+  const lock = quote(join(debDir, '.lock'));
+  const dir = quote(debDir);
+  return {
+    seed:
+      `mkdir -p ${dir} "$1/var/cache/apt/archives/partial" && flock ${lock} sh -c ` +
+      quote(`for f in ${dir}/*.deb; do [ -e "$f" ] && cp -p "$f" "$1/var/cache/apt/archives/"; done; true`) + ' sh "$1"',
+    collect:
+      `flock ${lock} sh -c ` +
+      quote(`for f in "$1"/var/cache/apt/archives/*.deb; do [ -e ${dir}/"$(basename "$f")" ] || cp -p "$f" ${dir}/; done; true`) +
+      ' sh "$1"',
+  };
+}
+
+/** The same, as mmdebstrap hooks; the rootfs keeps no .deb file afterwards. */
 export function debCacheHooks(debDir: string): string[] {
-  const lock = join(debDir, '.lock');
-  const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  const { seed, collect } = debCacheScripts(debDir);
   return [
     '--skip=essential/unlink',
-    `--setup-hook=mkdir -p ${q(debDir)} "$1/var/cache/apt/archives/partial"`,
-    `--setup-hook=flock ${q(lock)} sh -c 'for f in ${q(debDir)}/*.deb; do [ -e "$f" ] && cp -p "$f" "$1/var/cache/apt/archives/"; done; true' sh "$1"`,
-    `--customize-hook=flock ${q(lock)} sh -c 'for f in "$1"/var/cache/apt/archives/*.deb; do [ -e ${q(debDir)}/"$(basename "$f")" ] || cp -p "$f" ${q(debDir)}/; done; true' sh "$1"`,
+    `--setup-hook=${seed}`,
+    `--customize-hook=${collect}`,
+    '--customize-hook=rm -f "$1"/var/cache/apt/archives/*.deb',
   ];
 }

@@ -4,11 +4,12 @@ import { BuildError, InterruptedError } from '../errors';
 import { BuiltImage } from './artifacts';
 import { CacheOutcome } from './bootstrap-cache';
 import { CleanupStack } from './cleanup';
+import { baseGroupKey, commonPackages, SharedBase } from './base-rootfs';
 import { BuildContext, Stage } from './context';
 import { BuildLog } from './log';
 import { packerFor } from './packers';
 import { BuildRequest } from './request';
-import { bootstrapStage } from './stages/bootstrap';
+import { baseKey, bootstrapStage, runMmdebstrap } from './stages/bootstrap';
 import { finalizeStage } from './stages/finalize';
 import { checksumStage, packStage } from './stages/pack';
 import { removeWorkDir } from './workdir';
@@ -55,21 +56,59 @@ export function packageSet(request: BuildRequest): string[] {
 }
 
 /**
- * Verifies every stage (and the store) before doing anything, then runs the stages in
- * order. Whatever happens, the cleanups run: mounts come down and the work directory goes.
+ * Builds several images in one run (`--name a --name b`): every stage of every image (and
+ * the store) is verified before anything is done; images that bootstrap alike (same
+ * distribution, mirrors and variant) stand on one base made once from the packages they
+ * share. Images are built one after the other, each delivered as soon as it is whole; the
+ * first failure stops the run. Whatever happens, the cleanups run: mounts come down and
+ * the work directories go.
  */
-export async function buildImage(request: BuildRequest, options: BuildOptions): Promise<BuildOutcome> {
+export async function buildImages(requests: BuildRequest[], options: BuildOptions): Promise<BuildOutcome[]> {
   const { log, signal } = options;
-  const cleanups = new CleanupStack();
-  const timings: StageTimings = {};
-  const ctx: BuildContext = {
+  const runCleanups = new CleanupStack();
+  const contexts = requests.map((request) => newContext(request, log, signal));
+  shareBases(contexts, runCleanups);
+
+  log.stageStart('verify', `plan (${requests.length} image${requests.length > 1 ? 's' : ''}), host tools, mirrors, store`);
+  const verifyStart = Date.now();
+  try {
+    for (const check of options.preflight ?? []) await check.verify();
+    for (const ctx of contexts) for (const stage of STAGES) await stage.verify(ctx);
+  } catch (error) {
+    log.stageEnd('verify', false);
+    throw error;
+  }
+  const verifySeconds = (Date.now() - verifyStart) / 1000;
+  log.stageEnd('verify', true);
+
+  const outcomes: BuildOutcome[] = [];
+  try {
+    for (const ctx of contexts) {
+      if (contexts.length > 1) log.info(`image ${outcomes.length + 1} of ${contexts.length}: ${ctx.request.imageName} (${ctx.recipe.build_type})`);
+      outcomes.push(await buildOne(ctx, { verify: verifySeconds }, options));
+    }
+    return outcomes;
+  } finally {
+    await runCleanups.runAll(log);
+  }
+}
+
+/** One image: with its own work dir and cleanups, from bootstrap to store. */
+export async function buildImage(request: BuildRequest, options: BuildOptions): Promise<BuildOutcome> {
+  const [outcome] = await buildImages([request], options);
+  return outcome;
+}
+
+function newContext(request: BuildRequest, log: BuildLog, signal: AbortSignal): BuildContext {
+  return {
     request,
     recipe: request.recipe,
     distribution: request.distribution,
     packer: packerFor(request.recipe.build_type),
     log,
     signal,
-    cleanups,
+    cleanups: new CleanupStack(),
+    base: undefined as unknown as SharedBase, // set by shareBases() before anything runs
     workDir: '',
     rootfs: '',
     stagingDir: '',
@@ -78,19 +117,23 @@ export async function buildImage(request: BuildRequest, options: BuildOptions): 
     packed: [],
     artifacts: [],
   };
+}
 
-  log.stageStart('verify', 'plan, host tools, mirrors, store');
-  const verifyStart = Date.now();
-  try {
-    for (const check of options.preflight ?? []) await check.verify();
-    for (const stage of STAGES) await stage.verify(ctx);
-  } catch (error) {
-    log.stageEnd('verify', false);
-    throw error;
+/** Gives the builds that bootstrap alike one shared base, made from the packages they share. */
+function shareBases(contexts: BuildContext[], runCleanups: CleanupStack): void {
+  const groups = new Map<string, BuildContext[]>();
+  for (const ctx of contexts) {
+    const key = baseGroupKey(ctx.request);
+    groups.set(key, [...(groups.get(key) ?? []), ctx]);
   }
-  timings.verify = (Date.now() - verifyStart) / 1000;
-  log.stageEnd('verify', true);
+  for (const group of groups.values()) {
+    const base = new SharedBase(commonPackages(group.map((ctx) => ctx.packages)), runCleanups, runMmdebstrap, baseKey);
+    for (const ctx of group) ctx.base = base;
+  }
+}
 
+async function buildOne(ctx: BuildContext, timings: StageTimings, options: BuildOptions): Promise<BuildOutcome> {
+  const { request, log, signal, cleanups } = ctx;
   try {
     await mkdir(request.workRoot, { recursive: true });
     ctx.workDir = await mkdtemp(join(request.workRoot, `${request.name}-${request.distribution.codename}-`));

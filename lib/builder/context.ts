@@ -1,4 +1,5 @@
 import { Recipe } from '../recipes/schema';
+import { SharedBase } from './base-rootfs';
 import { Artifact } from './artifacts';
 import { CacheOutcome } from './bootstrap-cache';
 import { CleanupStack } from './cleanup';
@@ -25,6 +26,8 @@ export interface BuildContext {
   scratchDir: string;
   /** Every package the rootfs gets at bootstrap (recipe + template + packer needs). */
   packages: string[];
+  /** The bootstrapped tree this build's rootfs is an overlay on (shared within a run). */
+  base: SharedBase;
   /** What the bootstrap cache did for this build. */
   cacheOutcome?: CacheOutcome;
   /** The user's password, read during verification; never logged or written in clear. */

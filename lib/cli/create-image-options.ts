@@ -2,7 +2,8 @@ import { Command, Option } from 'commander';
 
 /** The flags of create_image, as parsed (nothing resolved or checked yet beyond syntax). */
 export interface CreateImageOptions {
-  name: string;
+  /** One or more images; several are built in one run, from one bootstrap where they can share it. */
+  name: string[];
   distribution: string;
   aptRepo?: string;
   aptRepoKey?: string;
@@ -45,6 +46,7 @@ Examples:
   create_image --name webapp --distribution bookworm
   create_image --name webapp --distribution bookworm --local-storage --local-storage-path /srv/images
   create_image --name wrangler --distribution jammy --release-label hotdog --apt-repo https://apt.example.com --apt-repo-key org.asc
+  create_image --name webapp --name dev-env --distribution bookworm --local-storage
   create_image --name bot --distribution noble --rosdistro-path ../rosdistro --timestamp 20261126.120000 --json
 
 Exit codes: 0 built, 1 the build failed, 2 bad usage or input, 130 interrupted.`;
@@ -53,7 +55,7 @@ export function createImageCommand(version: string): Command {
   return new Command('create_image')
     .description('Build a Docker, LXD or bare-metal image of Debian/Ubuntu from a recipe.')
     .version(version, '-V, --version')
-    .requiredOption('--name <image>', 'image (recipe) from the catalog')
+    .requiredOption('--name <image>', 'image (recipe) from the catalog; repeat to build several in one run', collect)
     .requiredOption('--distribution <codename>', 'focal, jammy, noble, bookworm or trixie')
     .option('--apt-repo <url>', "the organisation's APT repository (http(s):// or s3://) holding the bundle")
     .option('--apt-repo-key <file>', 'OpenPGP key that signs the APT repository')
@@ -88,4 +90,9 @@ export function createImageCommand(version: string): Command {
     .configureOutput({
       outputError: (text, write) => write(`create_image: ${text.replace(/^error: /, 'error: ').trim()}\n`),
     });
+}
+
+/** A repeatable option's values, in the order given. */
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
 }

@@ -1,12 +1,12 @@
-import { buildImage } from '../builder/build';
+import { buildImages } from '../builder/build';
 import { BuildRequest } from '../builder/request';
 import { createStore } from '../storage/factory';
 import { StoredImage } from '../storage/store';
 import { CreateImageOptions, createImageCommand } from './create-image-options';
 import { runMain } from './main';
 import { createProgress, Verbosity } from './progress';
-import { resolveRequest } from './resolve-request';
-import { buildSummary, printSummary } from './summary';
+import { resolveRequests } from './resolve-request';
+import { buildSummary, printSummaries } from './summary';
 import packageJson from '../../package.json';
 
 /** `create_image`: parse, resolve, verify, build, store, report. */
@@ -19,25 +19,31 @@ export function createImageMain(argv: string[]): Promise<number> {
       command.parse(argv, { from: 'user' });
       const options = command.opts<CreateImageOptions>();
       verbose = Boolean(options.verbose);
-      const request = resolveRequest(options);
-      const store = createStore(request);
+      const requests = resolveRequests(options);
+      const store = createStore(requests[0]);
       const verbosity: Verbosity = options.quiet ? 'quiet' : options.verbose ? 'verbose' : 'normal';
       const progress = createProgress(process.stderr, verbosity);
       const started = Date.now();
       try {
-        announce(request, store.describe(), options, progress.info.bind(progress));
-        let stored: StoredImage | undefined;
-        const outcome = await buildImage(request, {
+        announce(requests, store.describe(), options, progress.info.bind(progress));
+        const stored = new Map<string, StoredImage>();
+        const outcomes = await buildImages(requests, {
           log: progress,
           signal,
           preflight: [{ name: 'store', verify: () => store.verify() }],
           deliver: async (image) => {
-            stored = await store.put(image, progress, signal);
+            stored.set(`${image.imageName}/${image.buildType}`, await store.put(image, progress, signal));
           },
         });
         progress.close();
-        const summary = buildSummary(request, outcome, stored!, (Date.now() - started) / 1000);
-        printSummary(summary, { json: Boolean(options.json), quiet: verbosity === 'quiet' });
+        // One image: the wall time of the command; several: each image's own stages.
+        const wall = (Date.now() - started) / 1000;
+        const seconds = (outcome: (typeof outcomes)[number]) =>
+          outcomes.length === 1 ? wall : Object.values(outcome.timings).reduce((a, b) => a + b, 0);
+        const summaries = outcomes.map((outcome, i) =>
+          buildSummary(requests[i], outcome, stored.get(`${outcome.image.imageName}/${outcome.image.buildType}`)!, seconds(outcome)),
+        );
+        printSummaries(summaries, { json: Boolean(options.json), quiet: verbosity === 'quiet' });
         return 0;
       } finally {
         progress.close();
@@ -47,8 +53,8 @@ export function createImageMain(argv: string[]): Promise<number> {
   );
 }
 
-function announce(request: BuildRequest, storeLine: string, options: CreateImageOptions, info: (m: string) => void) {
-  info(`building ${request.imageName} (${request.recipe.build_type}, from ${request.recipe.origin})`);
+function announce(requests: BuildRequest[], storeLine: string, options: CreateImageOptions, info: (m: string) => void) {
+  for (const request of requests) info(`building ${request.imageName} (${request.recipe.build_type}, from ${request.recipe.origin})`);
   const noMode = !options.buildOnly && !options.localStorage && !options.publish;
   info(noMode ? `no storage mode given, so ${storeLine}` : storeLine);
 }

@@ -60,13 +60,28 @@ export function storageFor(
 }
 
 /**
- * Turns the flags into a whole, checked BuildRequest: every name valid, the image in the
- * catalog, the distribution allowed by its recipe, one storage mode. Throws UsageError.
+ * Turns the flags into whole, checked BuildRequests, one per --name: every name valid and
+ * given once, each image in the catalog, the distribution allowed by each recipe, one
+ * storage mode; all share the timestamp. Throws UsageError.
  */
-export function resolveRequest(options: CreateImageOptions, now = new Date()): BuildRequest {
-  const name = checkNameField('name', options.name);
-  const distro = distribution(options.distribution);
+export function resolveRequests(options: CreateImageOptions, now = new Date()): BuildRequest[] {
+  const names = options.name.map((name) => checkNameField('name', name));
+  const twice = names.find((name, i) => names.indexOf(name) !== i);
+  if (twice !== undefined) throw new UsageError(`--name ${twice} is given twice`);
   const catalog = openCatalog(options);
+  const timestamp = options.timestamp !== undefined ? checkTimestamp(options.timestamp) : formatTimestamp(now);
+  return names.map((name) => resolveOne(name, catalog, { ...options, timestamp }));
+}
+
+/** The one BuildRequest of flags that name one image (a UsageError if they name several). */
+export function resolveRequest(options: CreateImageOptions, now = new Date()): BuildRequest {
+  const requests = resolveRequests(options, now);
+  if (requests.length !== 1) throw new UsageError('give exactly one --name here');
+  return requests[0];
+}
+
+function resolveOne(name: string, catalog: Catalog, options: CreateImageOptions & { timestamp: string }): BuildRequest {
+  const distro = distribution(options.distribution);
   const recipe = catalog.recipe(name);
   if (!recipe.os_versions.includes(distro.codename)) {
     throw new UsageError(
@@ -78,7 +93,7 @@ export function resolveRequest(options: CreateImageOptions, now = new Date()): B
   const releaseTrack = checkNameField('release-track', options.releaseTrack ?? common.release_track);
   const releaseLabel = checkNameField('release-label', options.releaseLabel ?? common.release_label ?? releaseTrack);
   const flavour = checkNameField('flavour', options.flavour ?? recipe.bundle_flavour ?? common.flavour ?? name);
-  const timestamp = options.timestamp !== undefined ? checkTimestamp(options.timestamp) : formatTimestamp(now);
+  const timestamp = options.timestamp;
   const aptRepo = options.aptRepo ?? common.apt_repo;
   const mirror = options.mirror ?? common.mirror;
   for (const [flag, value] of [['--mirror', mirror], ['--security-mirror', options.securityMirror]] as const) {

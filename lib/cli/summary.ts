@@ -47,15 +47,21 @@ export function buildSummary(request: BuildRequest, outcome: BuildOutcome, store
   };
 }
 
-export function printSummary(summary: BuildSummary, options: { json: boolean; quiet: boolean }): void {
+/** `--json`: one summary object, or an array of them when the run built several images. */
+export function printSummaries(summaries: BuildSummary[], options: { json: boolean; quiet: boolean }): void {
   if (options.json) {
-    process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+    const value = summaries.length === 1 ? summaries[0] : summaries;
+    process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
     return;
   }
+  for (const summary of summaries) printSummary(summary, options.quiet);
+}
+
+function printSummary(summary: BuildSummary, quiet: boolean): void {
   const lines = [`built ${summary.image_name} (${summary.build_type}) in ${summary.total_seconds.toFixed(1)} s`];
   for (const artifact of summary.artifacts) {
     lines.push(`  ${artifact.path}  ${formatSize(artifact.size)}`);
-    if (!options.quiet) {
+    if (!quiet) {
       lines.push(`    md5     ${artifact.md5}`);
       lines.push(`    sha256  ${artifact.sha256}`);
     }

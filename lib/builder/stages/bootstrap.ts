@@ -1,18 +1,24 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { copyFile, mkdir, rm } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import packageJson from '../../../package.json';
-import { BootstrapCache, BootstrapKeyInput, bootstrapKey, debCacheHooks } from '../bootstrap-cache';
+import { BaseKey, Bootstrapper, debDirOf } from '../base-rootfs';
+import { bootstrapKey } from '../bootstrap-cache';
 import { BuildError } from '../../errors';
+import { CHROOT_ENV, mountChroot } from '../chroot';
 import { BuildContext, Stage } from '../context';
 import { aptSources } from '../distributions';
 import { run } from '../exec';
 import { requireHostTools } from '../host-tools';
 import { checkArchive } from '../mirror-check';
+import { mountOverlayRootfs } from '../overlay';
 
 /**
- * bootstrap: mmdebstrap the distribution, with every package the image needs, into the
- * work dir's rootfs. Package lists are kept for provisioning (finalize removes them).
+ * bootstrap: the build's rootfs, as an overlay on a bootstrapped base: the cached tree on
+ * a cache hit, else one mmdebstrap makes (and caches) now. The base is shared by the builds
+ * of one run that bootstrap alike; packages this build needs beyond it are installed in
+ * its overlay. Package lists are kept for provisioning (finalize removes them).
  */
 export const bootstrapStage: Stage = {
   name: 'bootstrap',
@@ -38,43 +44,73 @@ export const bootstrapStage: Stage = {
   },
 
   async run(ctx) {
-    const { request, log, signal } = ctx;
-    if (request.noCache) {
-      ctx.cacheOutcome = 'off';
-      await runMmdebstrap(ctx, []);
-      return;
-    }
-    const cache = new BootstrapCache(request.cacheDir, request.cacheMaxAgeHours, log, signal);
-    const input = await keyInput(ctx);
-    const key = bootstrapKey(input);
-    ctx.cacheOutcome = await cache.restore(key, ctx.rootfs);
-    if (ctx.cacheOutcome === 'hit') {
-      log.info(`bootstrap: cache hit (${key.slice(0, 12)})`);
-      return;
-    }
-    await runMmdebstrap(ctx, debCacheHooks(join(request.cacheDir, 'debs')));
-    await cache.save(key, ctx.rootfs, input);
+    const base = await ctx.base.obtain(ctx);
+    ctx.cacheOutcome = base.cache;
+    ctx.rootfs = await mountOverlayRootfs(base.tree, ctx.workDir, ctx.log, ctx.cleanups, ctx.signal);
+    // The resolver of this host, not of the one that made the base (finalize removes it).
+    await rm(join(ctx.rootfs, 'etc/resolv.conf'), { force: true });
+    await copyFile('/etc/resolv.conf', join(ctx.rootfs, 'etc/resolv.conf'));
+    const extra = ctx.packages.filter((pkg) => !base.packages.includes(pkg));
+    if (extra.length > 0) await installExtraPackages(ctx, extra);
   },
 };
 
-async function runMmdebstrap(ctx: BuildContext, extra: string[]): Promise<void> {
-  const args = mmdebstrapArguments(ctx);
+/** mmdebstrap into `tree`: the distribution with `packages`, package lists kept for provisioning. */
+export const runMmdebstrap: Bootstrapper = async (ctx, tree, packages, extraArgs) => {
+  const args = mmdebstrapArguments({ ...ctx, packages, rootfs: tree });
   // Options go before the suite, target and mirrors (the last three + source lines).
   const firstPositional = args.indexOf(ctx.distribution.codename);
-  args.splice(firstPositional, 0, ...extra);
+  args.splice(firstPositional, 0, ...extraArgs);
   await run('mmdebstrap', args, {
     log: ctx.log,
     signal: ctx.signal,
     describe: 'mmdebstrap',
     env: { ...process.env, LC_ALL: 'C.UTF-8' },
   });
+};
+
+/**
+ * Installs the packages this build needs beyond the shared base (in its overlay), with
+ * the shared .deb cache as apt's archive. If the base's package lists are older than the
+ * mirror's files, the lists are refreshed once and the install retried.
+ */
+async function installExtraPackages(ctx: BuildContext, packages: string[]): Promise<void> {
+  const { log, signal, cleanups } = ctx;
+  ctx.chroot ??= await mountChroot(ctx.rootfs, log, cleanups, signal);
+  let apt = ['chroot', ctx.rootfs, 'apt-get'];
+  const archives = join(ctx.rootfs, 'var/cache/apt/archives');
+  const unmountLabel = `unmount ${archives}`;
+  if (!ctx.request.noCache) {
+    const debDir = debDirOf(ctx.request);
+    await mkdir(join(debDir, 'partial'), { recursive: true });
+    await run('mount', ['--bind', debDir, archives], { log, signal, describe: 'mount the .deb cache' });
+    cleanups.push(unmountLabel, async () => {
+      await run('umount', ['--lazy', archives], { log, describe: `umount ${archives}` });
+    });
+    // One apt at a time writes the shared archive (apt's own lock would fail, not wait).
+    apt = ['flock', join(debDir, '.lock'), ...apt];
+  }
+  const aptGet = (args: string[], describe: string) =>
+    run(apt[0], [...apt.slice(1), ...args], { log, signal, env: { ...CHROOT_ENV }, describe });
+  const install = () => aptGet(['install', '-y', '--no-install-recommends', ...packages], `apt-get install ${packages.join(' ')}`);
+  try {
+    await install();
+  } catch (error) {
+    if (signal.aborted) throw error;
+    log.warn('installing the extra packages failed; refreshing the package lists and trying again');
+    await aptGet(['update'], 'apt-get update');
+    await install();
+  } finally {
+    // Before anything else runs apt: finalize's `apt-get clean` must not empty the shared cache.
+    await cleanups.runNow(unmountLabel, log);
+  }
 }
 
 /** What the cache key is made of, read from the tools and files themselves. */
-async function keyInput(ctx: BuildContext): Promise<BootstrapKeyInput> {
+export const baseKey: BaseKey = async (ctx, packages) => {
   const { stdout } = await run('mmdebstrap', ['--version'], { log: ctx.log, capture: true, describe: 'mmdebstrap --version' });
-  const args = mmdebstrapArguments(ctx);
-  return {
+  const args = mmdebstrapArguments({ ...ctx, packages });
+  const input = {
     toolVersion: packageJson.version,
     mmdebstrapVersion: stdout.trim(),
     codename: ctx.distribution.codename,
@@ -82,10 +118,11 @@ async function keyInput(ctx: BuildContext): Promise<BootstrapKeyInput> {
     architecture: 'amd64',
     components: ctx.distribution.components,
     sources: args.filter((arg) => arg.startsWith('deb ')),
-    packages: ctx.packages,
+    packages,
     keyringSha256: createHash('sha256').update(readFileSync(ctx.distribution.keyring)).digest('hex'),
   };
-}
+  return { key: bootstrapKey(input), input };
+};
 
 export function mmdebstrapArguments(ctx: Pick<BuildContext, 'distribution' | 'request' | 'recipe' | 'packages' | 'rootfs'>): string[] {
   const { distribution, request } = ctx;

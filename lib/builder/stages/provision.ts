@@ -50,7 +50,7 @@ export const provisionStage: Stage = {
   },
 
   async run(ctx) {
-    ctx.chroot = await mountChroot(ctx.rootfs, ctx.log, ctx.cleanups, ctx.signal);
+    ctx.chroot ??= await mountChroot(ctx.rootfs, ctx.log, ctx.cleanups, ctx.signal);
     const repo = orgRepoFor(ctx);
     if (repo) await installBundle(ctx, repo);
     await writeHostname(ctx);

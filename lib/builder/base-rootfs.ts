@@ -1,0 +1,94 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BootstrapCache, BootstrapKeyInput, CacheOutcome, debCacheHooks } from './bootstrap-cache';
+import { CleanupStack } from './cleanup';
+import { BuildContext } from './context';
+import { BuildRequest } from './request';
+import { removeWorkDir } from './workdir';
+
+/** A bootstrapped tree that builds lay their overlays on. Never written after it is made. */
+export interface BaseTree {
+  tree: string;
+  /** The packages it was bootstrapped with. */
+  packages: string[];
+  /** What the bootstrap cache did for it (off with --no-cache). */
+  cache: CacheOutcome;
+}
+
+/** How a base is made: mmdebstrap into `tree` with these packages and extra options. */
+export type Bootstrapper = (ctx: BuildContext, tree: string, packages: string[], extraArgs: string[]) => Promise<void>;
+/** The cache key of a base, from what decides its content. */
+export type BaseKey = (ctx: BuildContext, packages: string[]) => Promise<{ key: string; input: BootstrapKeyInput }>;
+
+/**
+ * The base shared by the builds of one run that bootstrap alike (same distribution,
+ * mirrors and variant): made once, by the first of them to need it, from the packages
+ * they all have in common; each build then installs only its own extra packages on top.
+ * The base outlives each build; the run's cleanup stack removes what is not cached.
+ */
+export class SharedBase {
+  private made?: Promise<BaseTree>;
+
+  constructor(
+    readonly packages: string[],
+    /** The whole run's cleanups (not one build's): the base is used by several builds. */
+    private readonly runCleanups: CleanupStack,
+    private readonly bootstrap: Bootstrapper,
+    private readonly keyOf: BaseKey,
+  ) {}
+
+  obtain(ctx: BuildContext): Promise<BaseTree> {
+    this.made ??= this.make(ctx);
+    return this.made;
+  }
+
+  private async make(ctx: BuildContext): Promise<BaseTree> {
+    const { request, log, signal } = ctx;
+    const packages = this.packages;
+    if (request.noCache) {
+      const dir = await mkdtemp(join(request.workRoot, `base-${request.distribution.codename}-`));
+      this.runCleanups.push(`remove ${dir}`, () => removeWorkDir(dir, log));
+      const tree = join(dir, 'rootfs');
+      await this.bootstrap(ctx, tree, packages, []);
+      return { tree, packages, cache: 'off' };
+    }
+    const cache = new BootstrapCache(request.cacheDir, request.cacheMaxAgeHours, log, signal);
+    const { key, input } = await this.keyOf(ctx, packages);
+    const found = await cache.lookup(key);
+    if (found.outcome === 'hit') {
+      log.info(`bootstrap: cache hit (${key.slice(0, 12)})`);
+      return { tree: found.tree, packages, cache: 'hit' };
+    }
+    const scratch = await cache.scratchTree(key);
+    this.runCleanups.push(`remove ${scratch}`, async () => {
+      if (existsSync(scratch)) await removeWorkDir(scratch, log);
+    });
+    await this.bootstrap(ctx, scratch, packages, debCacheHooks(debDirOf(request)));
+    const tree = await cache.save(key, scratch, input);
+    return { tree, packages, cache: found.outcome };
+  }
+}
+
+/** Where downloaded .deb files are shared between builds. */
+export function debDirOf(request: BuildRequest): string {
+  return join(request.cacheDir, 'debs');
+}
+
+/** Builds bootstrap together when these match; the key says what they share. */
+export function baseGroupKey(request: BuildRequest): string {
+  return JSON.stringify([
+    request.distribution.codename,
+    request.recipe.variant,
+    request.mirror ?? '',
+    request.securityMirror ?? '',
+    request.noCache,
+    request.cacheDir,
+  ]);
+}
+
+/** The packages every one of the sets has (the shared base of several builds). */
+export function commonPackages(sets: string[][]): string[] {
+  const [first, ...rest] = sets;
+  return first.filter((pkg) => rest.every((set) => set.includes(pkg))).sort();
+}

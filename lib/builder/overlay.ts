@@ -1,0 +1,38 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CleanupStack } from './cleanup';
+import { run } from './exec';
+import { BuildLog } from './log';
+
+/**
+ * Mounts `<dir>/rootfs` as an overlay: `lower` read-only underneath (a cached or shared
+ * bootstrapped tree), this build's changes in `<dir>/overlay/upper`. Nothing in `lower`
+ * is ever written, so several builds can stand on it at once. The unmount is pushed on
+ * the cleanup stack; it runs after the chroot's mounts inside it have come down.
+ */
+export async function mountOverlayRootfs(
+  lower: string,
+  dir: string,
+  log: BuildLog,
+  cleanups: CleanupStack,
+  signal: AbortSignal,
+): Promise<string> {
+  const rootfs = join(dir, 'rootfs');
+  const upper = join(dir, 'overlay', 'upper');
+  const work = join(dir, 'overlay', 'work');
+  for (const path of [rootfs, upper, work]) await mkdir(path, { recursive: true });
+  const escape = (path: string) => path.replace(/\\/g, '\\\\').replace(/,/g, '\\,').replace(/:/g, '\\:');
+  await run('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${escape(lower)},upperdir=${escape(upper)},workdir=${escape(work)}`, rootfs], {
+    log,
+    signal,
+    describe: 'mount overlay rootfs',
+  });
+  cleanups.push(`unmount ${rootfs}`, async () => {
+    try {
+      await run('umount', [rootfs], { log, describe: `umount ${rootfs}` });
+    } catch {
+      await run('umount', ['--lazy', rootfs], { log, describe: `umount --lazy ${rootfs}` });
+    }
+  });
+  return rootfs;
+}
