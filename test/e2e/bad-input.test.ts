@@ -41,6 +41,7 @@ const CASES: BadCase[] = [
   { name: 'malformed YAML', args: (s) => ['--name', 'malformed', '--distribution', 'bookworm', '--recipes-path', BROKEN, ...local(s)], exit: 2, says: /malformed\.yaml: line \d+ malformed YAML/ },
   { name: 'recipe failing the schema', args: (s) => ['--name', 'invalid', '--distribution', 'bookworm', '--recipes-path', BROKEN, ...local(s)], exit: 2, says: /recipe "invalid" .* is invalid: packages\.0: must be a Debian package name/ },
   { name: 'bad timestamp', args: (s) => [...webapp, '--timestamp', '26-11-2026', ...local(s)], exit: 2, says: /--timestamp "26-11-2026" is not in the form YYYYMMDD\.HHMMSS/ },
+  { name: 'the same --name twice', args: (s) => [...webapp, '--name', 'webapp', ...local(s)], exit: 2, says: /--name webapp is given twice/ },
   { name: 'missing --name', args: (s) => ['--distribution', 'bookworm', ...local(s)], exit: 2, says: /required option '--name <image>' not specified/ },
   { name: 'unknown flag', args: (s) => [...webapp, '--colour', 'blue', ...local(s)], exit: 2, says: /unknown option '--colour'/ },
   { name: 'path without --local-storage', args: (s) => [...webapp, '--local-storage-path', s], exit: 2, says: /--local-storage-path needs --local-storage/ },

@@ -1,6 +1,7 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { treeShape } from '../../lib/builder/bootstrap-cache';
 import { REPO_ROOT, runCreateImage } from '../support/cli';
 import { describeWith, rootUser, tool } from '../support/prereq';
 
@@ -30,6 +31,8 @@ describeWith('the bootstrap cache', [rootUser(), tool('mmdebstrap'), tool('zstd'
   }
 
   const entries = () => readdirSync(join(cache, 'rootfs')).filter((f) => f.endsWith('.tar.zst'));
+  const recordOf = (tarball: string) => JSON.parse(readFileSync(join(cache, 'rootfs', tarball.replace(/\.tar\.zst$/, '.json')), 'utf8'));
+  const treeOf = (tarball: string) => join(cache, 'rootfs', tarball.replace(/\.tar\.zst$/, '.tree'));
 
   test('a cold build fills it, and the same recipe then hits it with the same packages', async () => {
     const cold = await build('tiny-a');
@@ -39,6 +42,21 @@ describeWith('the bootstrap cache', [rootUser(), tool('mmdebstrap'), tool('zstd'
     const warm = await build('tiny-a');
     expect(warm.cache).toBe('hit');
     expect(warm.manifest).toBe(cold.manifest);
+    // The hit built on the unpacked entry through an overlay: the entry itself is untouched.
+    const [tarball] = entries();
+    expect(treeShape(treeOf(tarball))).toEqual(recordOf(tarball).tree);
+    expect(existsSync(join(treeOf(tarball), 'etc', 'tailor-image', 'build.json'))).toBe(false);
+  }, 20 * 60 * 1000);
+
+  test('an unpacked entry that lost a file is unpacked again from the verified tarball', async () => {
+    const [tarball] = entries();
+    const osRelease = join(treeOf(tarball), 'usr', 'lib', 'os-release');
+    rmSync(osRelease);
+    const warm = await build('tiny-a');
+    expect(warm.cache).toBe('hit');
+    expect(warm.stderr).toMatch(/its unpacked tree differs from the record; unpacking it again/);
+    expect(existsSync(osRelease)).toBe(true);
+    expect(treeShape(treeOf(tarball))).toEqual(recordOf(tarball).tree);
   }, 20 * 60 * 1000);
 
   test('a truncated entry is detected, not used, and rebuilt', async () => {
@@ -48,8 +66,8 @@ describeWith('the bootstrap cache', [rootUser(), tool('mmdebstrap'), tool('zstd'
     const rebuilt = await build('tiny-a');
     expect(rebuilt.cache).toBe('damaged');
     expect(rebuilt.stderr).toMatch(/bootstrap cache entry \w+ not used: its tarball is missing or truncated; rebuilding it/);
-    const record = JSON.parse(readFileSync(path.replace(/\.tar\.zst$/, '.json'), 'utf8'));
-    expect(statSync(path).size).toBe(record.size);
+    expect(statSync(path).size).toBe(recordOf(tarball).size);
+    expect(treeShape(treeOf(tarball))).toEqual(recordOf(tarball).tree);
     expect((await build('tiny-a')).cache).toBe('hit');
   }, 20 * 60 * 1000);
 
@@ -63,5 +81,41 @@ describeWith('the bootstrap cache', [rootUser(), tool('mmdebstrap'), tool('zstd'
     const before = entries();
     expect((await build('tiny-a', ['--no-cache'])).cache).toBe('off');
     expect(entries()).toEqual(before);
+  }, 20 * 60 * 1000);
+});
+
+describeWith('several images in one run', [rootUser(), tool('mmdebstrap'), tool('zstd')], () => {
+  const cache = mkdtempSync(join(tmpdir(), 'cache-multi-'));
+  const store = mkdtempSync(join(tmpdir(), 'cache-multi-store-'));
+  afterAll(() => {
+    rmSync(cache, { recursive: true, force: true });
+    rmSync(store, { recursive: true, force: true });
+  });
+
+  const manifest = (name: string, timestamp: string) =>
+    readFileSync(join(store, 'hotdog', 'images', `acme_${name}_bookworm_hotdog_${timestamp}.manifest`), 'utf8');
+
+  test('bootstrap once, and each image gets exactly the packages it would get alone', async () => {
+    const common = ['--distribution', 'bookworm', '--recipes-path', CATALOG, '--cache-dir', cache, '--local-storage', '--local-storage-path', store];
+    const together = await runCreateImage(
+      ['--name', 'tiny-a', '--name', 'tiny-c', ...common, '--timestamp', '20261126.140000', '--json'],
+      { timeoutMs: 10 * 60 * 1000 },
+    );
+    expect(together.stderr).not.toMatch(/error:/);
+    expect(together.code).toBe(0);
+    const summaries = JSON.parse(together.stdout) as { name: string; cache: string }[];
+    expect(summaries.map((s) => s.name)).toEqual(['tiny-a', 'tiny-c']);
+    expect(together.stderr).toMatch(/image 2 of 2: acme_tiny-c_bookworm_hotdog_20261126\.140000/);
+    // One bootstrap: one cache entry, the base both share (tiny-c's `less` went on top).
+    expect(readdirSync(join(cache, 'rootfs')).filter((f) => f.endsWith('.tar.zst'))).toHaveLength(1);
+    expect(manifest('tiny-a', '20261126.140000')).not.toMatch(/^less\t/m);
+    expect(manifest('tiny-c', '20261126.140000')).toMatch(/^less\t/m);
+
+    // tiny-c alone, bootstrapped by mmdebstrap with every package: the same package set.
+    const alone = await runCreateImage(['--name', 'tiny-c', ...common, '--no-cache', '--timestamp', '20261126.140100'], {
+      timeoutMs: 10 * 60 * 1000,
+    });
+    expect(alone.code).toBe(0);
+    expect(manifest('tiny-c', '20261126.140000')).toBe(manifest('tiny-c', '20261126.140100'));
   }, 20 * 60 * 1000);
 });

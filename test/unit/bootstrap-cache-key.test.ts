@@ -1,4 +1,8 @@
+import { join } from 'node:path';
+import { baseGroupKey, commonPackages } from '../../lib/builder/base-rootfs';
 import { bootstrapKey, BootstrapKeyInput } from '../../lib/builder/bootstrap-cache';
+import { createImageCommand, CreateImageOptions } from '../../lib/cli/create-image-options';
+import { resolveRequests } from '../../lib/cli/resolve-request';
 
 const base: BootstrapKeyInput = {
   toolVersion: '0.1.0',
@@ -31,3 +35,30 @@ describe('bootstrap cache key', () => {
     expect(bootstrapKey({ ...base, ...change })).not.toBe(bootstrapKey(base));
   });
 });
+
+describe('the base several builds share', () => {
+  test('holds the packages every build has, and only those', () => {
+    expect(commonPackages([['a', 'b', 'c'], ['b', 'c', 'd'], ['c', 'b']])).toEqual(['b', 'c']);
+    expect(commonPackages([['sudo', 'nginx']])).toEqual(['nginx', 'sudo']);
+    expect(commonPackages([['a'], ['b']])).toEqual([]);
+  });
+
+  test('is shared only by builds that bootstrap alike', () => {
+    const [webapp, devEnv] = resolveRequests(flags(['--name', 'webapp', '--name', 'dev-env', '--distribution', 'bookworm']));
+    expect(baseGroupKey(webapp)).toBe(baseGroupKey(devEnv));
+    const [minbase] = resolveRequests(flags(['--name', 'tiny-a', '--distribution', 'bookworm', '--recipes-path', SMALL]));
+    expect(baseGroupKey(minbase)).not.toBe(baseGroupKey(webapp)); // another variant
+    const [otherMirror] = resolveRequests(flags(['--name', 'webapp', '--distribution', 'bookworm', '--mirror', 'http://127.0.0.1:1/debian']));
+    expect(baseGroupKey(otherMirror)).not.toBe(baseGroupKey(webapp));
+    const [cold] = resolveRequests(flags(['--name', 'webapp', '--distribution', 'bookworm', '--no-cache']));
+    expect(baseGroupKey(cold)).not.toBe(baseGroupKey(webapp));
+  });
+});
+
+const SMALL = join(__dirname, '..', 'fixtures', 'catalog-small');
+
+function flags(args: string[]): CreateImageOptions {
+  const command = createImageCommand('0.0.0-test');
+  command.parse(args, { from: 'user' });
+  return command.opts<CreateImageOptions>();
+}

@@ -1,7 +1,7 @@
 import { CommanderError } from 'commander';
 import { resolve, join } from 'node:path';
 import { createImageCommand, CreateImageOptions } from '../../lib/cli/create-image-options';
-import { resolveRequest } from '../../lib/cli/resolve-request';
+import { resolveRequest, resolveRequests } from '../../lib/cli/resolve-request';
 import { UsageError } from '../../lib/errors';
 
 const ROSDISTRO = join(__dirname, '..', 'fixtures', 'rosdistro');
@@ -97,6 +97,24 @@ describe('create_image flags', () => {
     const args = ['--name', 'webapp', '--distribution', 'bookworm', ...extra];
     expect(() => request(args)).toThrow(UsageError);
     expect(() => request(args)).toThrow(message);
+  });
+
+  test('several --name build several images in one run, with one timestamp and one store', () => {
+    const requests = resolveRequests(parseFlags(['--name', 'webapp', '--name', 'dev-env', '--distribution', 'bookworm', '--local-storage']), NOW);
+    expect(requests.map((r) => [r.imageName, r.recipe.build_type])).toEqual([
+      ['acme_webapp_bookworm_hotdog_20261126.123045', 'lxd'],
+      ['acme_dev-env_bookworm_hotdog_20261126.123045', 'docker'],
+    ]);
+    expect(requests[1].storage).toEqual(requests[0].storage);
+    expect(() => request(['--name', 'webapp', '--name', 'dev-env', '--distribution', 'bookworm'])).toThrow('give exactly one --name here');
+  });
+
+  test.each([
+    ['the same --name twice', ['--name', 'webapp', '--name', 'webapp', '--distribution', 'bookworm'], '--name webapp is given twice'],
+    ['one unknown image among several', ['--name', 'webapp', '--name', 'nope', '--distribution', 'bookworm'], 'unknown image "nope"'],
+  ])('%s is a usage error', (_, args, message) => {
+    expect(() => resolveRequests(parseFlags(args), NOW)).toThrow(UsageError);
+    expect(() => resolveRequests(parseFlags(args), NOW)).toThrow(message);
   });
 
   test.each([
