@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { packageSet } from '../lib/builder/build';
@@ -10,10 +10,12 @@ import { mmdebstrapArguments } from '../lib/builder/stages/bootstrap';
 import { createImageCommand, CreateImageOptions } from '../lib/cli/create-image-options';
 import { resolveRequest } from '../lib/cli/resolve-request';
 import { BenchRow } from './types';
-import { ratioRow, REPO_ROOT, timeCommand } from './util';
+import { startRgw } from '../test/support/rgw';
+import { createImage, expectCache, only, ratioRow, timeCommand } from './util';
 
 /**
- * The bare-metal build of `wrangler` (bookworm, UEFI) against, in the same run:
+ * The bare-metal build of `wrangler` (bookworm, UEFI), cold and warm, and its peak memory
+ * while publishing, against, in the same run:
  * - the floor: mmdebstrap of the same package set, the same GPT disk assembled from files
  *   (sfdisk, mkfs.vfat + mcopy, mkfs.ext4 -d at offsets), xz -T0 of it;
  * - debos (Debian's debos, --disable-fakemachine), building an equivalent disk from the same
@@ -31,13 +33,17 @@ export async function benchBareMetal(): Promise<BenchRow[]> {
     const request = resolveRequest(command.opts<CreateImageOptions>());
     const packages = packageSet(request);
 
-    // The real thing, as a user runs it, cold (no bootstrap cache), like the floor.
-    const build = await timeCommand(process.execPath, [join(REPO_ROOT, 'dist', 'create_image.js'), ...args, '--no-cache', '--quiet',
-      '--work-dir', join(work, 'builder')], { cwd: work, env });
-    const image = readdirSync(join(work, 'images')).find((f) => f.endsWith('.raw.xz'));
+    // The real thing, as a user runs it: cold (an empty bootstrap cache, which it fills).
+    const cacheArgs = ['--cache-dir', join(work, 'cache'), '--work-dir', join(work, 'builder')];
+    const cold = await createImage([...args, ...cacheArgs, '--timestamp', '20261126.000001'], work, env);
+    expectCache('bare-metal cold build', only(cold.summary), 'miss');
+    const build = cold.seconds;
+    const image = only(cold.summary).artifacts.find((a) => a.file.endsWith('.raw.xz'));
     if (!image) throw new Error('create_image made no .raw.xz');
-    const size = statSync(join(work, 'images', image)).size / 2 ** 20;
-    rmSync(join(work, 'builder'), { recursive: true, force: true });
+    const size = image.size / 2 ** 20;
+    const rawGiB = Number(execFileSync('xz', ['--robot', '--list', image.path], { encoding: 'utf8' })
+      .split('\n').find((line) => line.startsWith('totals'))!.split('\t')[4]) / 2 ** 30;
+    rmSync(join(work, 'images'), { recursive: true, force: true });
 
     // The floor: what any tool must do at least.
     const rootfs = join(work, 'floor', 'rootfs');
@@ -58,6 +64,27 @@ export async function benchBareMetal(): Promise<BenchRow[]> {
       ratioRow('bare-metal cold build (wrangler, bookworm, uefi)', build, floor, 's', floorNote),
       ratioRow('bare-metal .raw.xz size (wrangler, bookworm)', size, floorSize, 'MiB', 'floor: xz -T0 of the floor disk'),
     ];
+
+    // Warm: the same recipe again, then once more published to S3 (Ceph RGW on loopback),
+    // where the builder's peak memory is read while it packs and uploads the disk image.
+    const warm = await createImage([...args, ...cacheArgs, '--timestamp', '20261126.000002'], work, env);
+    expectCache('bare-metal warm rebuild', only(warm.summary), 'hit');
+    rmSync(join(work, 'images'), { recursive: true, force: true });
+    rows.push(ratioRow('bare-metal warm rebuild (wrangler, bookworm)', warm.seconds, build, 's',
+      'baseline: the cold build (both spend most of their time in xz -T0 of the disk); target <= 0.3'));
+    const rgw = await startRgw();
+    try {
+      await rgw.createBucket('bench-images');
+      const published = await createImage(
+        ['--name', 'wrangler', '--distribution', 'bookworm', '--publish', '--bucket', 'bench-images', ...cacheArgs, '--timestamp', '20261126.000003'],
+        work, { ...env, ...rgw.env },
+      );
+      rows.push(ratioRow(`bare-metal builder peak RSS, packing + publishing a ${rawGiB.toFixed(1)} GiB disk`, only(published.summary).peak_rss_mib, 512,
+        'MiB', 'baseline: the 512 MiB budget; target < 1'));
+    } finally {
+      await rgw.stop();
+    }
+
     const peer = await debosPeer(packages, work).catch((error: Error) => {
       process.stderr.write(`bench bare-metal: debos failed: ${error.message.split('\n')[0]}\n`);
       return undefined;

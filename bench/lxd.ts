@@ -1,27 +1,12 @@
-import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { packageSet } from '../lib/builder/build';
 import { mmdebstrapArguments } from '../lib/builder/stages/bootstrap';
 import { createImageCommand, CreateImageOptions } from '../lib/cli/create-image-options';
 import { resolveRequest } from '../lib/cli/resolve-request';
 import { BenchRow } from './types';
-import { ratioRow, REPO_ROOT, timeCommand } from './util';
-
-const exec = promisify(execFile);
-
-/** Runs create_image with --json and returns its wall time and summary. */
-async function createImage(args: string[], cwd: string) {
-  const start = process.hrtime.bigint();
-  const { stdout } = await exec(process.execPath, [join(REPO_ROOT, 'dist', 'create_image.js'), ...args, '--json', '--quiet'], {
-    cwd,
-    maxBuffer: 16 << 20,
-  });
-  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-  return { seconds, summary: JSON.parse(stdout) as { cache: string; peak_rss_mib: number; artifacts: { size: number }[] } };
-}
+import { createImage, expectCache, only, ratioRow, timeCommand } from './util';
 
 /**
  * `webapp` (lxd, bookworm): its cold build against the floor measured beside it (mmdebstrap
@@ -54,17 +39,17 @@ export async function benchLxd(): Promise<BenchRow[]> {
     const cacheArgs = ['--cache-dir', join(work, 'cache'), '--work-dir', join(work, 'builder')];
     const cold = await createImage([...args, ...cacheArgs, '--timestamp', '20261126.000001'], work);
     const warm = await createImage([...args, ...cacheArgs, '--timestamp', '20261126.000002'], work);
-    if (cold.summary.cache !== 'miss' || warm.summary.cache !== 'hit') {
-      throw new Error(`unexpected cache outcomes: cold ${cold.summary.cache}, warm ${warm.summary.cache}`);
-    }
-    const imageSize = cold.summary.artifacts[0].size / 2 ** 20;
+    const [coldSummary, warmSummary] = [only(cold.summary), only(warm.summary)];
+    expectCache('lxd cold build', coldSummary, 'miss');
+    expectCache('lxd warm rebuild', warmSummary, 'hit');
+    const imageSize = coldSummary.artifacts[0].size / 2 ** 20;
     const floorSize = statSync(floorTarball).size / 2 ** 20;
     return [
       ratioRow('lxd cold build (webapp, bookworm)', cold.seconds, floor, 's',
         `floor: mmdebstrap of the same ${packages.length} packages ${floorBootstrap.toFixed(1)} s + tar|pigz ${floorPack.toFixed(1)} s; target <= 1.2`),
       ratioRow('lxd warm rebuild (webapp, bookworm)', warm.seconds, cold.seconds, 's', 'baseline: the cold build; target <= 0.3'),
       ratioRow('lxd image size (webapp, bookworm)', imageSize, floorSize, 'MiB', 'baseline: tar|pigz of the floor rootfs'),
-      ratioRow('lxd builder peak RSS', Math.max(cold.summary.peak_rss_mib, warm.summary.peak_rss_mib), 512, 'MiB',
+      ratioRow('lxd builder peak RSS', Math.max(coldSummary.peak_rss_mib, warmSummary.peak_rss_mib), 512, 'MiB',
         'baseline: the 512 MiB budget; target < 1'),
     ];
   } finally {

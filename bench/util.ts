@@ -1,5 +1,6 @@
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 
 export const REPO_ROOT = join(__dirname, '..');
 
@@ -28,4 +29,35 @@ export function ratioRow(name: string, value: number, baseline: number, unit: st
 export function round(value: number, digits = 2): number {
   const f = 10 ** digits;
   return Math.round(value * f) / f;
+}
+
+/** What bench modules read from `create_image --json`. */
+export interface ImageSummary {
+  name: string;
+  cache: string;
+  peak_rss_mib: number;
+  artifacts: { file: string; path: string; size: number }[];
+}
+
+/** Runs create_image as a user does (the bundled command, --json --quiet): wall time and summary. */
+export async function createImage(args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env) {
+  const start = process.hrtime.bigint();
+  const { stdout } = await promisify(execFile)(process.execPath, [join(REPO_ROOT, 'dist', 'create_image.js'), ...args, '--json', '--quiet'], {
+    cwd,
+    env,
+    maxBuffer: 16 << 20,
+  });
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  return { seconds, summary: JSON.parse(stdout) as ImageSummary | ImageSummary[] };
+}
+
+/** The summary of a run that built one image. */
+export function only(summary: ImageSummary | ImageSummary[]): ImageSummary {
+  if (Array.isArray(summary)) throw new Error(`expected one image, got ${summary.length}`);
+  return summary;
+}
+
+/** Checks the bootstrap cache did what the measurement assumes (else the ratio means nothing). */
+export function expectCache(what: string, summary: ImageSummary, outcome: string): void {
+  if (summary.cache !== outcome) throw new Error(`${what}: bootstrap cache ${summary.cache}, expected ${outcome}`);
 }

@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rename, rm, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CleanupStack } from './cleanup';
 import { run } from './exec';
@@ -8,15 +8,16 @@ import { BuildLog } from './log';
  * Mounts `<dir>/rootfs` as an overlay: `lower` read-only underneath (a cached or shared
  * bootstrapped tree), this build's changes in `<dir>/overlay/upper`. Nothing in `lower`
  * is ever written, so several builds can stand on it at once. The unmount is pushed on
- * the cleanup stack; it runs after the chroot's mounts inside it have come down.
+ * the cleanup stack; it runs after the chroot's mounts inside it have come down. With
+ * `keep` (--keep-work-dir) the finished tree is first copied out, so `<dir>/rootfs` can
+ * still be inspected once nothing is mounted.
  */
 export async function mountOverlayRootfs(
   lower: string,
   dir: string,
-  log: BuildLog,
-  cleanups: CleanupStack,
-  signal: AbortSignal,
+  options: { log: BuildLog; cleanups: CleanupStack; signal: AbortSignal; keep: boolean },
 ): Promise<string> {
+  const { log, cleanups, signal } = options;
   const rootfs = join(dir, 'rootfs');
   const upper = join(dir, 'overlay', 'upper');
   const work = join(dir, 'overlay', 'work');
@@ -28,10 +29,17 @@ export async function mountOverlayRootfs(
     describe: 'mount overlay rootfs',
   });
   cleanups.push(`unmount ${rootfs}`, async () => {
+    const copy = join(dir, 'rootfs.copy');
+    if (options.keep) await run('cp', ['-a', '--', rootfs, copy], { log, describe: 'copy the rootfs out of its overlay (kept work dir)' });
     try {
       await run('umount', [rootfs], { log, describe: `umount ${rootfs}` });
     } catch {
       await run('umount', ['--lazy', rootfs], { log, describe: `umount --lazy ${rootfs}` });
+    }
+    if (options.keep) {
+      await rm(join(dir, 'overlay'), { recursive: true, force: true });
+      await rmdir(rootfs);
+      await rename(copy, rootfs);
     }
   });
   return rootfs;

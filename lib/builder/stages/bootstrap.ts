@@ -46,7 +46,9 @@ export const bootstrapStage: Stage = {
   async run(ctx) {
     const base = await ctx.base.obtain(ctx);
     ctx.cacheOutcome = base.cache;
-    ctx.rootfs = await mountOverlayRootfs(base.tree, ctx.workDir, ctx.log, ctx.cleanups, ctx.signal);
+    ctx.rootfs = await mountOverlayRootfs(base.tree, ctx.workDir, {
+      log: ctx.log, cleanups: ctx.cleanups, signal: ctx.signal, keep: ctx.request.keepWorkDir,
+    });
     // The resolver of this host, not of the one that made the base (finalize removes it).
     await rm(join(ctx.rootfs, 'etc/resolv.conf'), { force: true });
     await copyFile('/etc/resolv.conf', join(ctx.rootfs, 'etc/resolv.conf'));
