@@ -58,6 +58,7 @@ export class SharedBase {
     const found = await cache.lookup(key);
     if (found.outcome === 'hit') {
       log.info(`bootstrap: cache hit (${key.slice(0, 12)})`);
+      if (found.private) this.runCleanups.push(`remove ${found.tree}`, () => removeWorkDir(found.tree, log));
       return { tree: found.tree, packages, cache: 'hit' };
     }
     const scratch = await cache.scratchTree(key);

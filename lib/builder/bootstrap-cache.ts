@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { digestFile } from './digest';
 import { run } from './exec';
 import { BuildLog } from './log';
+import { overlayStandsOn } from './overlay';
 import { removeWorkDir } from './workdir';
 
 /** Bump when what an entry holds changes shape, so old entries are never read. */
@@ -54,8 +55,11 @@ interface EntryRecord {
 
 export type CacheOutcome = 'hit' | 'miss' | 'stale' | 'damaged' | 'off';
 
-/** A cache lookup: on a hit, the unpacked rootfs to lay an overlay on (never write to it). */
-export type CacheLookup = { outcome: 'hit'; tree: string } | { outcome: Exclude<CacheOutcome, 'hit' | 'off'> };
+/**
+ * A cache lookup: on a hit, the unpacked rootfs to lay an overlay on (never write to it);
+ * `private` when it could not be put in place (the caller removes it when done).
+ */
+export type CacheLookup = { outcome: 'hit'; tree: string; private: boolean } | { outcome: Exclude<CacheOutcome, 'hit' | 'off'> };
 
 /**
  * A content-addressed cache of bootstrapped root filesystems, in `<dir>/rootfs/`:
@@ -110,7 +114,7 @@ export class BootstrapCache {
     const digest = await digestFile(tarball);
     if (digest.sha256 !== entry.sha256) return this.discard(key, 'damaged', 'its checksum does not match');
     if (existsSync(tree)) {
-      if (entry.tree && sameShape(treeShape(tree), entry.tree)) return { outcome: 'hit', tree };
+      if (entry.tree && sameShape(treeShape(tree), entry.tree)) return { outcome: 'hit', tree, private: false };
       this.log.warn(`bootstrap cache entry ${key.slice(0, 12)}: its unpacked tree differs from the record; unpacking it again`);
       await this.removeTree(tree);
     }
@@ -135,8 +139,8 @@ export class BootstrapCache {
     }
     const shape = treeShape(temp);
     const placed = await this.place(temp, tree);
-    await this.writeRecord({ ...entry, tree: shape });
-    return { outcome: 'hit', tree: placed };
+    if (placed === tree) await this.writeRecord({ ...entry, tree: shape });
+    return { outcome: 'hit', tree: placed, private: placed !== tree };
   }
 
   /**
@@ -198,11 +202,15 @@ export class BootstrapCache {
   }
 
   /**
-   * Renames a tree aside before deleting it, so a build whose overlay still sits on it
-   * keeps its files, and the entry's name is free at once.
+   * Renames a tree aside before deleting it, so the entry's name is free at once. A tree
+   * that a running build's overlay stands on is left alone (a later prune removes it).
    */
   private async removeTree(tree: string): Promise<void> {
     if (!existsSync(tree)) return;
+    if (overlayStandsOn(tree)) {
+      this.log.debug(`${tree} is in use by another build; left for a later prune`);
+      return;
+    }
     const aside = `${tree}.${randomBytes(4).toString('hex')}.old`;
     try {
       await rename(tree, aside);
@@ -218,7 +226,7 @@ export class BootstrapCache {
     const limit = Date.now() - 7 * this.maxAgeHours * 3.6e6;
     for (const name of readdirSync(dir)) {
       const path = join(dir, name);
-      if (lstatSync(path).mtimeMs >= limit) continue;
+      if (lstatSync(path).mtimeMs >= limit || overlayStandsOn(path)) continue;
       if (name.endsWith('.tree') || name.endsWith('.tmp') || name.endsWith('.old')) await this.removeAside(path);
       else await rm(path, { force: true });
     }

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { mkdir, rename, rm, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CleanupStack } from './cleanup';
@@ -22,7 +23,6 @@ export async function mountOverlayRootfs(
   const upper = join(dir, 'overlay', 'upper');
   const work = join(dir, 'overlay', 'work');
   for (const path of [rootfs, upper, work]) await mkdir(path, { recursive: true });
-  const escape = (path: string) => path.replace(/\\/g, '\\\\').replace(/,/g, '\\,').replace(/:/g, '\\:');
   await run('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${escape(lower)},upperdir=${escape(upper)},workdir=${escape(work)}`, rootfs], {
     log,
     signal,
@@ -43,4 +43,25 @@ export async function mountOverlayRootfs(
     }
   });
   return rootfs;
+}
+
+/** A path as an overlay mount option wants it (",", ":" and "\\" escaped). */
+function escape(path: string): string {
+  return path.replace(/\\/g, '\\\\').replace(/,/g, '\\,').replace(/:/g, '\\:');
+}
+
+/** Whether a mounted overlay (of any build on this host) stands on `lower`. */
+export function overlayStandsOn(lower: string): boolean {
+  let mounts: string;
+  try {
+    mounts = readFileSync('/proc/mounts', 'utf8');
+  } catch {
+    return false;
+  }
+  // /proc/mounts writes separators inside values as octal escapes (",": \054, " ": \040).
+  const decode = (text: string) => text.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+  return mounts
+    .split('\n')
+    .filter((line) => line.startsWith('overlay '))
+    .some((line) => (line.split(' ')[3] ?? '').split(',').map(decode).includes(`lowerdir=${escape(lower)}`));
 }

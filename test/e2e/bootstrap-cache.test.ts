@@ -1,4 +1,5 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { treeShape } from '../../lib/builder/bootstrap-cache';
@@ -69,6 +70,27 @@ describeWith('the bootstrap cache', [rootUser(), tool('mmdebstrap'), tool('zstd'
     expect(statSync(path).size).toBe(recordOf(tarball).size);
     expect(treeShape(treeOf(tarball))).toEqual(recordOf(tarball).tree);
     expect((await build('tiny-a')).cache).toBe('hit');
+  }, 20 * 60 * 1000);
+
+  test('an entry discarded while another build stands on it stays whole for that build', async () => {
+    const [tarball] = entries();
+    const tree = treeOf(tarball);
+    // Another build's overlay on the entry, as bootstrap mounts it.
+    const other = mkdtempSync(join(tmpdir(), 'cache-other-build-'));
+    for (const dir of ['upper', 'work', 'rootfs']) mkdirSync(join(other, dir));
+    execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${tree},upperdir=${other}/upper,workdir=${other}/work`, join(other, 'rootfs')]);
+    try {
+      truncateSync(join(cache, 'rootfs', tarball), 1000);
+      const rebuilt = await build('tiny-a');
+      expect(rebuilt.cache).toBe('damaged');
+      expect(readFileSync(join(other, 'rootfs', 'usr', 'lib', 'os-release'), 'utf8')).toMatch(/bookworm/);
+    } finally {
+      execFileSync('umount', [join(other, 'rootfs')]);
+      rmSync(other, { recursive: true, force: true });
+    }
+    expect((await build('tiny-a')).cache).toBe('hit');
+    expect(treeShape(tree)).toEqual(recordOf(tarball).tree);
+    expect(readdirSync(join(cache, 'rootfs')).filter((name) => /\.(tmp|old)$/.test(name))).toEqual([]);
   }, 20 * 60 * 1000);
 
   test('a changed package list or mirror misses it', async () => {
