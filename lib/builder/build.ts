@@ -66,8 +66,8 @@ export function packageSet(request: BuildRequest): string[] {
 export async function buildImages(requests: BuildRequest[], options: BuildOptions): Promise<BuildOutcome[]> {
   const { log, signal } = options;
   const runCleanups = new CleanupStack();
-  const contexts = requests.map((request) => newContext(request, log, signal));
-  shareBases(contexts, runCleanups);
+  const bases = sharedBases(requests, runCleanups);
+  const contexts = requests.map((request, i) => newContext(request, bases[i], log, signal));
 
   log.stageStart('verify', `plan (${requests.length} image${requests.length > 1 ? 's' : ''}), host tools, mirrors, store`);
   const verifyStart = Date.now();
@@ -99,7 +99,7 @@ export async function buildImage(request: BuildRequest, options: BuildOptions): 
   return outcome;
 }
 
-function newContext(request: BuildRequest, log: BuildLog, signal: AbortSignal): BuildContext {
+function newContext(request: BuildRequest, base: SharedBase, log: BuildLog, signal: AbortSignal): BuildContext {
   return {
     request,
     recipe: request.recipe,
@@ -108,7 +108,7 @@ function newContext(request: BuildRequest, log: BuildLog, signal: AbortSignal): 
     log,
     signal,
     cleanups: new CleanupStack(),
-    base: undefined as unknown as SharedBase, // set by shareBases() before anything runs
+    base,
     workDir: '',
     rootfs: '',
     stagingDir: '',
@@ -119,17 +119,18 @@ function newContext(request: BuildRequest, log: BuildLog, signal: AbortSignal): 
   };
 }
 
-/** Gives the builds that bootstrap alike one shared base, made from the packages they share. */
-function shareBases(contexts: BuildContext[], runCleanups: CleanupStack): void {
-  const groups = new Map<string, BuildContext[]>();
-  for (const ctx of contexts) {
-    const key = baseGroupKey(ctx.request);
-    groups.set(key, [...(groups.get(key) ?? []), ctx]);
+/** Each request's base: one per group of requests that bootstrap alike, from the packages they share. */
+function sharedBases(requests: BuildRequest[], runCleanups: CleanupStack): SharedBase[] {
+  const groups = new Map<string, BuildRequest[]>();
+  for (const request of requests) {
+    const key = baseGroupKey(request);
+    groups.set(key, [...(groups.get(key) ?? []), request]);
   }
-  for (const group of groups.values()) {
-    const base = new SharedBase(commonPackages(group.map((ctx) => ctx.packages)), runCleanups, runMmdebstrap, baseKey);
-    for (const ctx of group) ctx.base = base;
+  const bases = new Map<string, SharedBase>();
+  for (const [key, group] of groups) {
+    bases.set(key, new SharedBase(commonPackages(group.map(packageSet)), runCleanups, runMmdebstrap, baseKey));
   }
+  return requests.map((request) => bases.get(baseGroupKey(request))!);
 }
 
 async function buildOne(ctx: BuildContext, timings: StageTimings, options: BuildOptions): Promise<BuildOutcome> {

@@ -50,8 +50,10 @@ export const bootstrapStage: Stage = {
       log: ctx.log, cleanups: ctx.cleanups, signal: ctx.signal, keep: ctx.request.keepWorkDir,
     });
     // The resolver of this host, not of the one that made the base (finalize removes it).
-    await rm(join(ctx.rootfs, 'etc/resolv.conf'), { force: true });
-    await copyFile('/etc/resolv.conf', join(ctx.rootfs, 'etc/resolv.conf'));
+    if (existsSync('/etc/resolv.conf')) {
+      await rm(join(ctx.rootfs, 'etc/resolv.conf'), { force: true });
+      await copyFile('/etc/resolv.conf', join(ctx.rootfs, 'etc/resolv.conf'));
+    }
     const extra = ctx.packages.filter((pkg) => !base.packages.includes(pkg));
     if (extra.length > 0) await installExtraPackages(ctx, extra);
   },
