@@ -25,7 +25,8 @@ export type BaseKey = (ctx: BuildContext, packages: string[]) => Promise<{ key: 
  * The base shared by the builds of one run that bootstrap alike (same distribution,
  * mirrors and variant): made once, by the first of them to need it, from the packages
  * they all have in common; each build then installs only its own extra packages on top.
- * The base outlives each build; the run's cleanup stack removes what is not cached.
+ * The base outlives each build; the run's cleanup stack saves it to the cache (or removes
+ * it) once all of them are done.
  */
 export class SharedBase {
   private made?: Promise<BaseTree>;
@@ -66,8 +67,13 @@ export class SharedBase {
       if (existsSync(scratch)) await removeWorkDir(scratch, log);
     });
     await this.bootstrap(ctx, scratch, packages, debCacheHooks(debDirOf(request)));
-    const tree = await cache.save(key, scratch, input);
-    return { tree, packages, cache: found.outcome };
+    // The entry is packed while the builds go on; it is put in place once they are done
+    // (pushed after the scratch tree's removal, so it runs first).
+    const saving = cache.beginSave(key, scratch, input);
+    this.runCleanups.push(`save bootstrap cache entry ${key.slice(0, 12)}`, async () => {
+      await saving.finish();
+    });
+    return { tree: scratch, packages, cache: found.outcome };
   }
 }
 

@@ -144,34 +144,49 @@ export class BootstrapCache {
   }
 
   /**
-   * Saves a freshly bootstrapped tree (made in scratchTree()) under `key`: tarball, then
-   * the tree moved into place, then the record. Returns where the tree now is: the entry's
-   * tree, or (if another build placed it first, or saving failed) still the scratch tree,
-   * which the caller removes when done. A failure only costs the cache.
+   * Saves a freshly bootstrapped tree (made in scratchTree()) under `key`, in two steps so
+   * the build need not wait: now, the tarball is written in the background (the tree must
+   * not change meanwhile: builds only lay overlays on it); finish(), once no overlay stands
+   * on the tree any more, moves the tarball and the tree into place and writes the record,
+   * last. finish() resolves to where the tree now is: the entry's tree, or still the scratch
+   * tree (another build placed one first, or saving failed), which the caller removes. A
+   * failure only costs the cache.
    */
-  async save(key: string, scratch: string, input: BootstrapKeyInput): Promise<string> {
+  beginSave(key: string, scratch: string, input: BootstrapKeyInput): { finish(): Promise<string> } {
     const { tarball, tree } = this.paths(key);
     const temp = `${tarball}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-    try {
+    const packed = (async () => {
       await run('tar', ['--create', '--zstd', `--file=${temp}`, `--directory=${scratch}`, ...TAR_FLAGS, '.'], {
         log: this.log,
         signal: this.signal,
         describe: 'tar (cache rootfs)',
         env: { ...process.env, ZSTD_NBTHREADS: '0', ZSTD_CLEVEL: '3' },
       });
-      const digest = await digestFile(temp);
-      const shape = treeShape(scratch);
-      await rename(temp, tarball);
-      const placed = await this.place(scratch, tree);
-      await this.writeRecord({ key, sha256: digest.sha256, size: digest.size, created: new Date().toISOString(), input, tree: shape });
-      await this.prune();
-      return placed;
-    } catch (error) {
-      await rm(temp, { force: true });
-      if (this.signal.aborted) throw error;
-      this.log.warn(`could not save the bootstrap cache entry: ${(error as Error).message.split('\n')[0]}`);
-      return scratch;
-    }
+      return { digest: await digestFile(temp), shape: treeShape(scratch) };
+    })().then(
+      (result) => ({ ok: true as const, ...result }),
+      (error: unknown) => ({ ok: false as const, error }),
+    );
+    return {
+      finish: async () => {
+        const result = await packed;
+        try {
+          if (!result.ok) throw result.error;
+          await rename(temp, tarball);
+          const placed = await this.place(scratch, tree);
+          const { digest, shape } = result;
+          await this.writeRecord({ key, sha256: digest.sha256, size: digest.size, created: new Date().toISOString(), input, tree: shape });
+          await this.prune();
+          return placed;
+        } catch (error) {
+          await rm(temp, { force: true });
+          if (!this.signal.aborted) {
+            this.log.warn(`could not save the bootstrap cache entry: ${(error as Error).message.split('\n')[0]}`);
+          }
+          return scratch;
+        }
+      },
+    };
   }
 
   /** Moves a finished tree into place unless another build got there first. */
