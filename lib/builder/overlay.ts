@@ -11,7 +11,8 @@ import { BuildLog } from './log';
  * is ever written, so several builds can stand on it at once. The unmount is pushed on
  * the cleanup stack; it runs after the chroot's mounts inside it have come down. With
  * `keep` (--keep-work-dir) the finished tree is first copied out, so `<dir>/rootfs` can
- * still be inspected once nothing is mounted.
+ * still be inspected once nothing is mounted. Where no overlay can be mounted, `<dir>/rootfs`
+ * is a copy of `lower` instead (slower, same result).
  */
 export async function mountOverlayRootfs(
   lower: string,
@@ -23,11 +24,21 @@ export async function mountOverlayRootfs(
   const upper = join(dir, 'overlay', 'upper');
   const work = join(dir, 'overlay', 'work');
   for (const path of [rootfs, upper, work]) await mkdir(path, { recursive: true });
-  await run('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${escape(lower)},upperdir=${escape(upper)},workdir=${escape(work)}`, rootfs], {
-    log,
-    signal,
-    describe: 'mount overlay rootfs',
-  });
+  try {
+    await run('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${escape(lower)},upperdir=${escape(upper)},workdir=${escape(work)}`, rootfs], {
+      log,
+      signal,
+      describe: 'mount overlay rootfs',
+    });
+  } catch (error) {
+    if (signal.aborted) throw error;
+    // E.g. in a container (a CodeBuild or CI job) whose own root is an overlay: it cannot
+    // hold an overlay's upper layer. The build then works on a copy, as before overlays.
+    log.info(`no overlay could be mounted in ${dir} (${(error as Error).message.split('\n')[0]}); copying the base tree instead`);
+    await rm(join(dir, 'overlay'), { recursive: true, force: true });
+    await run('cp', ['-a', '--reflink=auto', '--', `${lower}/.`, rootfs], { log, signal, describe: 'copy the base tree' });
+    return rootfs;
+  }
   cleanups.push(`unmount ${rootfs}`, async () => {
     const copy = join(dir, 'rootfs.copy');
     if (options.keep) await run('cp', ['-a', '--', rootfs, copy], { log, describe: 'copy the rootfs out of its overlay (kept work dir)' });

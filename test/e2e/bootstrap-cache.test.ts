@@ -93,6 +93,22 @@ describeWith('the bootstrap cache', [rootUser(), tool('mmdebstrap'), tool('zstd'
     expect(readdirSync(join(cache, 'rootfs')).filter((name) => /\.(tmp|old)$/.test(name))).toEqual([]);
   }, 20 * 60 * 1000);
 
+  test('where no overlay can be mounted (a work dir on overlayfs, as in a container), a hit builds on a copy', async () => {
+    const container = mkdtempSync(join(tmpdir(), 'cache-container-'));
+    for (const dir of ['lower', 'upper', 'work', 'root']) mkdirSync(join(container, dir));
+    execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${container}/lower,upperdir=${container}/upper,workdir=${container}/work`, join(container, 'root')]);
+    try {
+      const reference = await build('tiny-a');
+      const copied = await build('tiny-a', ['--work-dir', join(container, 'root', 'builds')]);
+      expect(copied.cache).toBe('hit');
+      expect(copied.stderr).toMatch(/no overlay could be mounted .*; copying the base tree instead/);
+      expect(copied.manifest).toBe(reference.manifest);
+    } finally {
+      execFileSync('umount', [join(container, 'root')]);
+      rmSync(container, { recursive: true, force: true });
+    }
+  }, 20 * 60 * 1000);
+
   test('a changed package list or mirror misses it', async () => {
     expect((await build('tiny-c')).cache).toBe('miss');
     expect((await build('tiny-a', ['--security-mirror', 'none'])).cache).toBe('miss');
