@@ -1,12 +1,8 @@
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { packageSet } from '../lib/builder/build';
-import { mmdebstrapArguments } from '../lib/builder/stages/bootstrap';
-import { createImageCommand, CreateImageOptions } from '../lib/cli/create-image-options';
-import { resolveRequest } from '../lib/cli/resolve-request';
 import { BenchRow } from './types';
-import { createImage, expectCache, only, ratioRow, timeCommand } from './util';
+import { coldThenWarm, floorBootstrap, planOf, ratioRow, timeCommand } from './util';
 
 /**
  * `dev-env` (docker, bookworm; provisioned by an ansible playbook): its cold build against
@@ -18,32 +14,21 @@ export async function benchDocker(): Promise<BenchRow[]> {
   const work = mkdtempSync('/var/tmp/bench-docker-');
   try {
     const args = ['--name', 'dev-env', '--distribution', 'bookworm', '--build-only'];
-    const command = createImageCommand('bench');
-    command.parse(args, { from: 'user' });
-    const request = resolveRequest(command.opts<CreateImageOptions>());
-    const packages = packageSet(request);
+    const { request, packages } = planOf(args);
 
-    const rootfs = join(work, 'floor', 'rootfs');
-    mkdirSync(join(work, 'floor'));
-    const floorBootstrap = await timeCommand('mmdebstrap', mmdebstrapArguments({
-      distribution: request.distribution, request, recipe: request.recipe, packages, rootfs,
-    }));
+    const { rootfs, seconds: floorMmdebstrap } = await floorBootstrap(work, request, packages);
     const floorPlaybook = await timeCommand('ansible-playbook', [
       '--inventory', `${rootfs},`, '--connection', 'community.general.chroot', join(request.recipe.baseDir, request.recipe.ansible!.playbook),
     ], { env: { ...process.env, ANSIBLE_PYTHON_INTERPRETER: '/usr/bin/python3', ANSIBLE_HOST_KEY_CHECKING: 'False' } });
     const floorPack = await timeCommand('sh', ['-c',
       `tar --create --file=- --numeric-owner --xattrs --directory='${rootfs}' . | pigz -n -p ${cpus().length} -c > '${join(work, 'floor.tar.gz')}'`]);
-    const floor = floorBootstrap + floorPlaybook + floorPack;
+    const floor = floorMmdebstrap + floorPlaybook + floorPack;
     rmSync(join(work, 'floor'), { recursive: true, force: true });
 
-    const cacheArgs = ['--cache-dir', join(work, 'cache'), '--work-dir', join(work, 'builder')];
-    const cold = await createImage([...args, ...cacheArgs, '--timestamp', '20261126.000001'], work);
-    const warm = await createImage([...args, ...cacheArgs, '--timestamp', '20261126.000002'], work);
-    expectCache('docker cold build', only(cold.summary), 'miss');
-    expectCache('docker warm rebuild', only(warm.summary), 'hit');
+    const { cold, warm } = await coldThenWarm('docker', args, work);
     return [
       ratioRow('docker cold build (dev-env, bookworm)', cold.seconds, floor, 's',
-        `floor: mmdebstrap of the same ${packages.length} packages ${floorBootstrap.toFixed(1)} s + the playbook ` +
+        `floor: mmdebstrap of the same ${packages.length} packages ${floorMmdebstrap.toFixed(1)} s + the playbook ` +
         `${floorPlaybook.toFixed(1)} s + tar|pigz ${floorPack.toFixed(1)} s; ours also writes .docker.tar and .oci.tar; target <= 1.2`),
       ratioRow('docker warm rebuild (dev-env, bookworm)', warm.seconds, cold.seconds, 's', 'baseline: the cold build; target <= 0.3'),
     ];

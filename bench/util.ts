@@ -1,6 +1,12 @@
 import { execFile, spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { packageSet } from '../lib/builder/build';
+import { BuildRequest } from '../lib/builder/request';
+import { mmdebstrapArguments } from '../lib/builder/stages/bootstrap';
+import { createImageCommand, CreateImageOptions } from '../lib/cli/create-image-options';
+import { resolveRequest } from '../lib/cli/resolve-request';
 
 export const REPO_ROOT = join(__dirname, '..');
 
@@ -60,4 +66,32 @@ export function only(summary: ImageSummary | ImageSummary[]): ImageSummary {
 /** Checks the bootstrap cache did what the measurement assumes (else the ratio means nothing). */
 export function expectCache(what: string, summary: ImageSummary, outcome: string): void {
   if (summary.cache !== outcome) throw new Error(`${what}: bootstrap cache ${summary.cache}, expected ${outcome}`);
+}
+
+/** The request create_image makes of these flags, and the packages it bootstraps. */
+export function planOf(args: string[]): { request: BuildRequest; packages: string[] } {
+  const command = createImageCommand('bench');
+  command.parse(args, { from: 'user' });
+  const request = resolveRequest(command.opts<CreateImageOptions>());
+  return { request, packages: packageSet(request) };
+}
+
+/** The floor's first step: mmdebstrap of the same package set into <work>/floor/rootfs. */
+export async function floorBootstrap(work: string, request: BuildRequest, packages: string[]): Promise<{ rootfs: string; seconds: number }> {
+  const rootfs = join(work, 'floor', 'rootfs');
+  mkdirSync(join(work, 'floor'), { recursive: true });
+  const seconds = await timeCommand('mmdebstrap', mmdebstrapArguments({
+    distribution: request.distribution, request, recipe: request.recipe, packages, rootfs,
+  }));
+  return { rootfs, seconds };
+}
+
+/** A cold build (an empty bootstrap cache, which it fills), then a warm rebuild of the same. */
+export async function coldThenWarm(what: string, args: string[], work: string, env: NodeJS.ProcessEnv = process.env) {
+  const cacheArgs = ['--cache-dir', join(work, 'cache'), '--work-dir', join(work, 'builder')];
+  const cold = await createImage([...args, ...cacheArgs, '--timestamp', '20261126.000001'], work, env);
+  const warm = await createImage([...args, ...cacheArgs, '--timestamp', '20261126.000002'], work, env);
+  expectCache(`${what} cold build`, only(cold.summary), 'miss');
+  expectCache(`${what} warm rebuild`, only(warm.summary), 'hit');
+  return { cold: { seconds: cold.seconds, summary: only(cold.summary) }, warm: { seconds: warm.seconds, summary: only(warm.summary) }, cacheArgs };
 }

@@ -26,13 +26,13 @@ export function createImageMain(argv: string[]): Promise<number> {
       const started = Date.now();
       try {
         announce(requests, store.describe(), options, progress.info.bind(progress));
-        const stored = new Map<string, StoredImage>();
+        const stored = new Map<string, StoredImage>(); // by image name (one per --name)
         const outcomes = await buildImages(requests, {
           log: progress,
           signal,
           preflight: [{ name: 'store', verify: () => store.verify() }],
           deliver: async (image) => {
-            stored.set(`${image.imageName}/${image.buildType}`, await store.put(image, progress, signal));
+            stored.set(image.imageName, await store.put(image, progress, signal));
           },
         });
         progress.close();
@@ -41,7 +41,7 @@ export function createImageMain(argv: string[]): Promise<number> {
         const seconds = (outcome: (typeof outcomes)[number]) =>
           outcomes.length === 1 ? wall : Object.values(outcome.timings).reduce((a, b) => a + b, 0);
         const summaries = outcomes.map((outcome, i) =>
-          buildSummary(requests[i], outcome, stored.get(`${outcome.image.imageName}/${outcome.image.buildType}`)!, seconds(outcome)),
+          buildSummary(requests[i], outcome, stored.get(outcome.image.imageName)!, seconds(outcome)),
         );
         printSummaries(summaries, { json: Boolean(options.json), quiet: verbosity === 'quiet' });
         return 0;
