@@ -89,7 +89,7 @@ export class BootstrapCache {
     return { tarball: `${base}.tar.zst`, record: `${base}.json`, tree: `${base}.tree` };
   }
 
-  /** A fresh directory in the cache to bootstrap into (pass it to save() afterwards). */
+  /** A fresh directory in the cache to bootstrap into (pass it to beginSave() afterwards). */
   async scratchTree(key: string): Promise<string> {
     await mkdir(join(this.dir, 'rootfs'), { recursive: true });
     return `${this.paths(key).tree}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
