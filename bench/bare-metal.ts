@@ -6,7 +6,7 @@ import { packageSet } from '../lib/builder/build';
 import { findOnPath } from '../lib/builder/host-tools';
 import { diskIds } from '../lib/builder/packers/disk/identifiers';
 import { planDisk } from '../lib/builder/packers/disk/layout';
-import { mmdebstrapArguments } from '../lib/builder/stages/bootstrap';
+import { mmdebstrapArguments } from '../lib/builder/mmdebstrap';
 import { createImageCommand, CreateImageOptions } from '../lib/cli/create-image-options';
 import { resolveRequest } from '../lib/cli/resolve-request';
 import { BenchRow } from './types';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { packageSet } from '../lib/builder/build';
 import { BuildRequest } from '../lib/builder/request';
-import { mmdebstrapArguments } from '../lib/builder/stages/bootstrap';
+import { mmdebstrapArguments } from '../lib/builder/mmdebstrap';
 import { createImageCommand, CreateImageOptions } from '../lib/cli/create-image-options';
 import { resolveRequest } from '../lib/cli/resolve-request';
 

@@ -1,9 +1,10 @@
 import { existsSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BootstrapCache, BootstrapKeyInput, CacheOutcome, debCacheHooks } from './bootstrap-cache';
+import { BootstrapCache, CacheOutcome, debCacheHooks } from './bootstrap-cache';
 import { CleanupStack } from './cleanup';
 import { BuildContext } from './context';
+import { bootstrapKeyOf, runMmdebstrap } from './mmdebstrap';
 import { BuildRequest } from './request';
 import { removeWorkDir } from './workdir';
 
@@ -15,11 +16,6 @@ export interface BaseTree {
   /** What the bootstrap cache did for it (off with --no-cache). */
   cache: CacheOutcome;
 }
-
-/** How a base is made: mmdebstrap into `tree` with these packages and extra options. */
-export type Bootstrapper = (ctx: BuildContext, tree: string, packages: string[], extraArgs: string[]) => Promise<void>;
-/** The cache key of a base, from what decides its content. */
-export type BaseKey = (ctx: BuildContext, packages: string[]) => Promise<{ key: string; input: BootstrapKeyInput }>;
 
 /**
  * The base shared by the builds of one run that bootstrap alike (same distribution,
@@ -35,8 +31,6 @@ export class SharedBase {
     readonly packages: string[],
     /** The whole run's cleanups (not one build's): the base is used by several builds. */
     private readonly runCleanups: CleanupStack,
-    private readonly bootstrap: Bootstrapper,
-    private readonly keyOf: BaseKey,
   ) {}
 
   obtain(ctx: BuildContext): Promise<BaseTree> {
@@ -51,11 +45,11 @@ export class SharedBase {
       const dir = await mkdtemp(join(request.workRoot, `base-${request.distribution.codename}-`));
       this.runCleanups.push(`remove ${dir}`, () => removeWorkDir(dir, log));
       const tree = join(dir, 'rootfs');
-      await this.bootstrap(ctx, tree, packages, []);
+      await runMmdebstrap(ctx, tree, packages, []);
       return { tree, packages, cache: 'off' };
     }
     const cache = new BootstrapCache(request.cacheDir, request.cacheMaxAgeHours, log, signal);
-    const { key, input } = await this.keyOf(ctx, packages);
+    const { key, input } = await bootstrapKeyOf(ctx, packages);
     const found = await cache.lookup(key);
     if (found.outcome === 'hit') {
       log.info(`bootstrap: cache hit (${key.slice(0, 12)})`);
@@ -66,7 +60,7 @@ export class SharedBase {
     this.runCleanups.push(`remove ${scratch}`, async () => {
       if (existsSync(scratch)) await removeWorkDir(scratch, log);
     });
-    await this.bootstrap(ctx, scratch, packages, debCacheHooks(debDirOf(request)));
+    await runMmdebstrap(ctx, scratch, packages, debCacheHooks(debDirOf(request)));
     // The entry is packed while the builds go on; it is put in place once they are done
     // (pushed after the scratch tree's removal, so it runs first).
     const saving = cache.beginSave(key, scratch, input);

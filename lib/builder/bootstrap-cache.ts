@@ -279,27 +279,20 @@ const TAR_FLAGS = ['--numeric-owner', '--xattrs', '--xattrs-include=*', '--acls'
 const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /**
- * Shell commands that share downloaded .deb files between builds, under a lock: `seed`
- * copies the shared files into a rootfs's apt archive, `collect` copies new ones back.
- * Both take the rootfs as $1.
+ * mmdebstrap hooks that share downloaded .deb files between builds, under a lock: the
+ * shared files are copied into the new rootfs's apt archive before the install, new ones
+ * copied back after it, and the rootfs keeps no .deb file.
  */
-export function debCacheScripts(debDir: string): { seed: string; collect: string } {
+export function debCacheHooks(debDir: string): string[] {
   const lock = quote(join(debDir, '.lock'));
   const dir = quote(debDir);
-  return {
-    seed:
-      `mkdir -p ${dir} "$1/var/cache/apt/archives/partial" && flock ${lock} sh -c ` +
-      quote(`for f in ${dir}/*.deb; do [ -e "$f" ] && cp -p "$f" "$1/var/cache/apt/archives/"; done; true`) + ' sh "$1"',
-    collect:
-      `flock ${lock} sh -c ` +
-      quote(`for f in "$1"/var/cache/apt/archives/*.deb; do [ -e ${dir}/"$(basename "$f")" ] || cp -p "$f" ${dir}/; done; true`) +
-      ' sh "$1"',
-  };
-}
-
-/** The same, as mmdebstrap hooks; the rootfs keeps no .deb file afterwards. */
-export function debCacheHooks(debDir: string): string[] {
-  const { seed, collect } = debCacheScripts(debDir);
+  const seed =
+    `mkdir -p ${dir} "$1/var/cache/apt/archives/partial" && flock ${lock} sh -c ` +
+    quote(`for f in ${dir}/*.deb; do [ -e "$f" ] && cp -p "$f" "$1/var/cache/apt/archives/"; done; true`) + ' sh "$1"';
+  const collect =
+    `flock ${lock} sh -c ` +
+    quote(`for f in "$1"/var/cache/apt/archives/*.deb; do [ -e ${dir}/"$(basename "$f")" ] || cp -p "$f" ${dir}/; done; true`) +
+    ' sh "$1"';
   return [
     '--skip=essential/unlink',
     `--setup-hook=${seed}`,

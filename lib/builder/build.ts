@@ -9,7 +9,7 @@ import { BuildContext, Stage } from './context';
 import { BuildLog } from './log';
 import { packerFor } from './packers';
 import { BuildRequest } from './request';
-import { baseKey, bootstrapStage, runMmdebstrap } from './stages/bootstrap';
+import { bootstrapStage } from './stages/bootstrap';
 import { finalizeStage } from './stages/finalize';
 import { checksumStage, packStage } from './stages/pack';
 import { removeWorkDir } from './workdir';
@@ -128,7 +128,7 @@ function sharedBases(requests: BuildRequest[], runCleanups: CleanupStack): Share
   }
   const bases = new Map<string, SharedBase>();
   for (const [key, group] of groups) {
-    bases.set(key, new SharedBase(commonPackages(group.map(packageSet)), runCleanups, runMmdebstrap, baseKey));
+    bases.set(key, new SharedBase(commonPackages(group.map(packageSet)), runCleanups));
   }
   return requests.map((request) => bases.get(baseGroupKey(request))!);
 }

@@ -36,14 +36,19 @@ export function isConditionFailed(error: unknown): boolean {
   );
 }
 
-/** HeadObject, or undefined when there is no such object. */
-export async function headOrUndefined(client: S3Client, bucket: string, key: string, signal?: AbortSignal): Promise<HeadObjectCommandOutput | undefined> {
+/** The request's answer, or undefined when S3 says there is no such object. */
+async function unlessNotFound<T>(request: Promise<T>): Promise<T | undefined> {
   try {
-    return await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal });
+    return await request;
   } catch (error) {
     if (isNotFound(error)) return undefined;
     throw error;
   }
+}
+
+/** HeadObject, or undefined when there is no such object. */
+export function headOrUndefined(client: S3Client, bucket: string, key: string, signal?: AbortSignal): Promise<HeadObjectCommandOutput | undefined> {
+  return unlessNotFound(client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal }));
 }
 
 export interface TextObject {
@@ -52,14 +57,10 @@ export interface TextObject {
 }
 
 export async function getText(client: S3Client, bucket: string, key: string, signal?: AbortSignal): Promise<TextObject | undefined> {
-  try {
-    const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal });
-    const text = (await out.Body?.transformToString('utf8')) ?? '';
-    return { text, etag: out.ETag ?? '' };
-  } catch (error) {
-    if (isNotFound(error)) return undefined;
-    throw error;
-  }
+  const out = await unlessNotFound(client.send(new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal }));
+  if (!out) return undefined;
+  const text = (await out.Body?.transformToString('utf8')) ?? '';
+  return { text, etag: out.ETag ?? '' };
 }
 
 export interface PutTextOptions {

@@ -1,10 +1,7 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { copyFile, mkdir, rm } from 'node:fs/promises';
-import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import packageJson from '../../../package.json';
-import { BaseKey, Bootstrapper, debDirOf } from '../base-rootfs';
-import { bootstrapKey } from '../bootstrap-cache';
+import { debDirOf } from '../base-rootfs';
 import { BuildError } from '../../errors';
 import { CHROOT_ENV, mountChroot } from '../chroot';
 import { BuildContext, Stage } from '../context';
@@ -59,20 +56,6 @@ export const bootstrapStage: Stage = {
   },
 };
 
-/** mmdebstrap into `tree`: the distribution with `packages`, package lists kept for provisioning. */
-export const runMmdebstrap: Bootstrapper = async (ctx, tree, packages, extraArgs) => {
-  const args = mmdebstrapArguments({ ...ctx, packages, rootfs: tree });
-  // Options go before the suite, target and mirrors (the last three + source lines).
-  const firstPositional = args.indexOf(ctx.distribution.codename);
-  args.splice(firstPositional, 0, ...extraArgs);
-  await run('mmdebstrap', args, {
-    log: ctx.log,
-    signal: ctx.signal,
-    describe: 'mmdebstrap',
-    env: { ...process.env, LC_ALL: 'C.UTF-8' },
-  });
-};
-
 /**
  * Installs the packages this build needs beyond the shared base (in its overlay), with
  * the shared .deb cache as apt's archive. If the base's package lists are older than the
@@ -108,44 +91,4 @@ async function installExtraPackages(ctx: BuildContext, packages: string[]): Prom
     // Before anything else runs apt: finalize's `apt-get clean` must not empty the shared cache.
     await cleanups.runNow(unmountLabel, log);
   }
-}
-
-/** What the cache key is made of, read from the tools and files themselves. */
-export const baseKey: BaseKey = async (ctx, packages) => {
-  const { stdout } = await run('mmdebstrap', ['--version'], { log: ctx.log, capture: true, describe: 'mmdebstrap --version' });
-  const args = mmdebstrapArguments({ ...ctx, packages });
-  const input = {
-    toolVersion: packageJson.version,
-    mmdebstrapVersion: stdout.trim(),
-    codename: ctx.distribution.codename,
-    variant: ctx.recipe.variant,
-    architecture: 'amd64',
-    components: ctx.distribution.components,
-    sources: args.filter((arg) => arg.startsWith('deb ')),
-    packages,
-    keyringSha256: createHash('sha256').update(readFileSync(ctx.distribution.keyring)).digest('hex'),
-  };
-  return { key: bootstrapKey(input), input };
-};
-
-export function mmdebstrapArguments(ctx: Pick<BuildContext, 'distribution' | 'request' | 'recipe' | 'packages' | 'rootfs'>): string[] {
-  const { distribution, request } = ctx;
-  // One-line sources take one suite each: "deb URI SUITE COMPONENT...".
-  const sources = aptSources(distribution, request.mirror, request.securityMirror).flatMap((source) =>
-    source.suites.map((suite) => `deb ${source.uri} ${suite} ${source.components.join(' ')}`),
-  );
-  return [
-    '--mode=root',
-    `--variant=${ctx.recipe.variant}`,
-    '--format=directory',
-    `--keyring=${distribution.keyring}`,
-    `--components=${distribution.components.join(',')}`,
-    ...(ctx.packages.length > 0 ? [`--include=${ctx.packages.join(',')}`] : []),
-    '--aptopt=Acquire::Languages "none"',
-    '--aptopt=Acquire::Retries "3"',
-    '--skip=cleanup/apt/lists',
-    distribution.codename,
-    ctx.rootfs,
-    ...sources,
-  ];
 }
