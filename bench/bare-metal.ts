@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } f
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { packageSet } from '../lib/builder/build';
-import { findOnPath } from '../lib/builder/host-tools';
+import { findOnPath } from '../lib/core/host-tools';
 import { diskIds } from '../lib/builder/packers/disk/identifiers';
 import { planDisk } from '../lib/builder/packers/disk/layout';
 import { mmdebstrapArguments } from '../lib/builder/mmdebstrap';

@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { CleanupStack } from '../lib/builder/cleanup';
-import { silentLog } from '../lib/builder/log';
+import { silentLog } from '../lib/core/log';
 import { buildOciLayout, ociPacker } from '../lib/builder/packers/oci';
 import { PackInput } from '../lib/builder/packers/packer';
 import { BuildRequest } from '../lib/builder/request';

@@ -2,9 +2,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, lstatSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { digestFile } from './digest';
-import { run } from './exec';
-import { BuildLog } from './log';
+import { digestFile } from '../core/digest';
+import { run } from '../core/exec';
+import { BuildLog } from '../core/log';
 import { overlayStandsOn } from './overlay';
 import { removeWorkDir } from './workdir';
 

@@ -1,12 +1,12 @@
 import { mkdir, mkdtemp } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BuildError, InterruptedError } from '../errors';
-import { BuiltImage } from './artifacts';
+import { BuildError, InterruptedError } from '../core/errors';
+import { BuiltImage } from '../core/image';
 import { CacheOutcome } from './bootstrap-cache';
 import { CleanupStack } from './cleanup';
 import { baseGroupKey, commonPackages, SharedBase } from './base-rootfs';
 import { BuildContext, Stage } from './context';
-import { BuildLog } from './log';
+import { BuildLog } from '../core/log';
 import { packerFor } from './packers';
 import { BuildRequest } from './request';
 import { bootstrapStage } from './stages/bootstrap';

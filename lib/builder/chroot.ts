@@ -1,8 +1,8 @@
 import { mkdir, writeFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CleanupStack } from './cleanup';
-import { run, RunResult } from './exec';
-import { BuildLog } from './log';
+import { run, RunResult } from '../core/exec';
+import { BuildLog } from '../core/log';
 import { ChrootRunner } from './packers/packer';
 
 /** The environment commands see inside the image: minimal, so no host secret leaks in. */

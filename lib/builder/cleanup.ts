@@ -1,4 +1,4 @@
-import { BuildLog } from './log';
+import { BuildLog } from '../core/log';
 
 /**
  * A stack of undo actions (unmount, remove a work dir, stop a helper server). Stages push

@@ -1,10 +1,10 @@
 import { Recipe } from '../recipes/schema';
 import { SharedBase } from './base-rootfs';
-import { Artifact } from './artifacts';
+import { Artifact } from '../core/image';
 import { CacheOutcome } from './bootstrap-cache';
 import { CleanupStack } from './cleanup';
-import { Distribution } from './distributions';
-import { BuildLog } from './log';
+import { Distribution } from '../core/distributions';
+import { BuildLog } from '../core/log';
 import { MountedChroot } from './chroot';
 import { Packer, PackedFile } from './packers/packer';
 import { BuildRequest } from './request';

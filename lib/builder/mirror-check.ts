@@ -1,4 +1,4 @@
-import { BuildError } from '../errors';
+import { BuildError } from '../core/errors';
 
 /**
  * Checks that an APT archive answers for a suite before anything is downloaded: one small

@@ -3,8 +3,8 @@ import { readFileSync } from 'node:fs';
 import packageJson from '../../package.json';
 import { BootstrapKeyInput, bootstrapKey } from './bootstrap-cache';
 import { BuildContext } from './context';
-import { aptSources } from './distributions';
-import { run } from './exec';
+import { aptSources } from '../core/distributions';
+import { run } from '../core/exec';
 
 /** The arguments of `mmdebstrap` for a rootfs with these packages, the mirrors and suites of the request. */
 export function mmdebstrapArguments(ctx: Pick<BuildContext, 'distribution' | 'request' | 'recipe' | 'packages' | 'rootfs'>): string[] {

@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import { mkdir, rename, rm, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CleanupStack } from './cleanup';
-import { run } from './exec';
-import { BuildLog } from './log';
+import { run } from '../core/exec';
+import { BuildLog } from '../core/log';
 
 /**
  * Mounts `<dir>/rootfs` as an overlay: `lower` read-only underneath (a cached or shared

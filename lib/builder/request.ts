@@ -1,5 +1,5 @@
 import { Recipe } from '../recipes/schema';
-import { Distribution } from './distributions';
+import { Distribution } from '../core/distributions';
 
 /** Where the finished image goes. */
 export type StorageRequest =

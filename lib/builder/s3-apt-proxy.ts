@@ -2,8 +2,8 @@ import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s
 import { createServer } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
-import { BuildError } from '../errors';
-import { createS3Client } from '../storage/s3-client';
+import { BuildError } from '../core/errors';
+import { createS3Client } from '../core/s3-client';
 
 /** An s3://bucket/prefix location. */
 export interface S3Location {

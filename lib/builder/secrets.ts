@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
-import { BuildError, UsageError } from '../errors';
+import { BuildError, UsageError } from '../core/errors';
 import { PasswordSource } from '../recipes/schema';
 
 /** A password ready for chpasswd: a crypt(3) hash (chpasswd -e) or a clear one to hash. */

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { run } from './exec';
-import { BuildLog } from './log';
+import { run } from '../core/exec';
+import { BuildLog } from '../core/log';
 
 /** Mount points at or below `dir`, deepest first (from /proc/self/mountinfo). */
 export function mountsBelow(dir: string): string[] {

@@ -1,17 +1,17 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { BuildLog } from '../builder/log';
-import { checkNameField } from '../builder/naming';
-import { UsageError } from '../errors';
-import { CleanupReport } from '../storage/cleanup-report';
-import { cleanupLocal } from '../storage/local-cleanup';
-import { RetentionPolicy } from '../storage/retention';
-import { createS3Client } from '../storage/s3-client';
-import { cleanupS3 } from '../storage/s3-cleanup';
-import { bucketOfS3Url } from '../storage/s3-keys';
-import { describeS3Error } from '../storage/s3-store';
-import { BuildError } from '../errors';
+import { BuildLog } from '../core/log';
+import { checkNameField } from '../core/naming';
+import { UsageError } from '../core/errors';
+import { CleanupReport } from '../storage/retention/cleanup-report';
+import { cleanupLocal } from '../storage/local/local-cleanup';
+import { RetentionPolicy } from '../storage/retention/retention';
+import { createS3Client } from '../core/s3-client';
+import { cleanupS3 } from '../storage/s3/s3-cleanup';
+import { bucketOfS3Url } from '../storage/s3/s3-keys';
+import { describeS3Error } from '../storage/s3/s3-store';
+import { BuildError } from '../core/errors';
 import { runMain } from './main';
 import packageJson from '../../package.json';
 

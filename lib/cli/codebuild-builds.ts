@@ -2,7 +2,7 @@ import {
   BatchGetBuildsCommand, BatchGetProjectsCommand, Build, CodeBuildClient, EnvironmentVariable,
   ListProjectsCommand, Project, StartBuildCommand,
 } from '@aws-sdk/client-codebuild';
-import { BuildError, InterruptedError, UsageError } from '../errors';
+import { BuildError, InterruptedError, UsageError } from '../core/errors';
 
 /** One build to start: a factory project (one per recipe) and a distribution. */
 export interface PlannedBuild {

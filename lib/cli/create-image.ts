@@ -1,6 +1,6 @@
 import { buildImages } from '../builder/build';
 import { BuildRequest } from '../builder/request';
-import { createStore } from '../storage/factory';
+import { createStore } from '../storage/create-store';
 import { StoredImage } from '../storage/store';
 import { CreateImageOptions, createImageCommand } from './create-image-options';
 import { runMain } from './main';

@@ -1,5 +1,5 @@
 import { CommanderError } from 'commander';
-import { BuildError, UsageError, exitCodeOf, oneLine } from '../errors';
+import { BuildError, UsageError, exitCodeOf, oneLine } from '../core/errors';
 
 /**
  * Runs a command's body and turns whatever happens into an exit code and at most one

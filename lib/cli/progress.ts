@@ -1,4 +1,4 @@
-import { BuildLog } from '../builder/log';
+import { BuildLog } from '../core/log';
 
 export type Verbosity = 'quiet' | 'normal' | 'verbose';
 

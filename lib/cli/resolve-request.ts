@@ -1,9 +1,9 @@
 import { isAbsolute, join, resolve } from 'node:path';
 import { homedir } from 'node:os';
 import { BuildRequest, StorageRequest } from '../builder/request';
-import { distribution } from '../builder/distributions';
-import { checkNameField, checkTimestamp, formatTimestamp, imageName } from '../builder/naming';
-import { UsageError } from '../errors';
+import { distribution } from '../core/distributions';
+import { checkNameField, checkTimestamp, formatTimestamp, imageName } from '../core/naming';
+import { UsageError } from '../core/errors';
 import { Catalog, DirectoryCatalog, bundledRecipesDir } from '../recipes/catalog';
 import { RosdistroCatalog } from '../recipes/rosdistro';
 import { CreateImageOptions } from './create-image-options';

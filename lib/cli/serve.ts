@@ -2,9 +2,9 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { Command } from 'commander';
-import { BuildError, UsageError } from '../errors';
-import { createFileServer } from '../storage/file-server';
-import { STREAMS_INDEX_PATH } from '../storage/simplestreams';
+import { BuildError, UsageError } from '../core/errors';
+import { createFileServer } from '../storage/local/file-server';
+import { STREAMS_INDEX_PATH } from '../storage/indexes/simplestreams';
 import { runMain } from './main';
 import packageJson from '../../package.json';
 

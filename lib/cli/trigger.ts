@@ -1,7 +1,7 @@
 import { CodeBuildClient } from '@aws-sdk/client-codebuild';
 import { Command, Option } from 'commander';
-import { checkNameField } from '../builder/naming';
-import { BuildError, UsageError } from '../errors';
+import { checkNameField } from '../core/naming';
+import { BuildError, UsageError } from '../core/errors';
 import {
   FactoryProject, PlannedBuild, describeProjects, followBuilds, listFactoryProjects, logLink, startBuild,
 } from './codebuild-builds';

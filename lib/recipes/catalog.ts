@@ -1,6 +1,6 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { UsageError } from '../errors';
+import { UsageError } from '../core/errors';
 import {
   CommonConfig, CommonConfigSchema, Recipe, RecipeSchema, Template, TemplateSchema, describeIssues,
   BuildType,

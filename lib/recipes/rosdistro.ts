@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { UsageError } from '../errors';
+import { UsageError } from '../core/errors';
 import { Catalog, loadTemplate, parseRecipe, readCommon, unknownImage } from './catalog';
 import { CommonConfig, Recipe } from './schema';
 import { readYamlFile } from './yaml-file';

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { BUILD_TYPES } from '../core/image';
 
 /**
  * The recipe schema. Recipes are YAML files in recipes/ (one per image) layered over a
@@ -6,8 +7,7 @@ import { z } from 'zod';
  * written out as JSON Schema (recipes/recipe.schema.json) so editors can complete recipes.
  */
 
-export const BUILD_TYPES = ['lxd', 'bare_metal', 'docker'] as const;
-export type BuildType = (typeof BUILD_TYPES)[number];
+export { BUILD_TYPES, type BuildType } from '../core/image';
 
 const shellSafeName = z
   .string()

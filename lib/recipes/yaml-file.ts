@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
-import { UsageError } from '../errors';
+import { UsageError } from '../core/errors';
 
 /** Reads a YAML file; a missing file or a syntax error becomes one UsageError line. */
 export function readYamlFile(path: string): unknown {

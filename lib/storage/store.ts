@@ -1,5 +1,5 @@
-import { BuiltImage } from '../builder/artifacts';
-import { BuildLog } from '../builder/log';
+import { BuiltImage } from '../core/image';
+import { BuildLog } from '../core/log';
 
 /** A file as it lies in a store. */
 export interface StoredFile {

@@ -9,8 +9,8 @@ import { describeWith, rootUser, tool } from '../support/prereq';
 import { RgwServer, rgwPrerequisites, startRgw } from '../support/rgw';
 import { headOrUndefined, objectBytes, problemsWithIndex, readIndex } from '../support/s3-inspect';
 import { syntheticImage } from '../support/synthetic-image';
-import { silentLog } from '../../lib/builder/log';
-import { S3ImageStore } from '../../lib/storage/s3-store';
+import { silentLog } from '../../lib/core/log';
+import { S3ImageStore } from '../../lib/storage/s3/s3-store';
 import { createHash } from 'node:crypto';
 
 /**

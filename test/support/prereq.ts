@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { findOnPath } from '../../lib/builder/host-tools';
+import { findOnPath } from '../../lib/core/host-tools';
 
 /**
  * End-to-end tests need real tools (mmdebstrap, LXD, QEMU, RGW...). With CI=true a

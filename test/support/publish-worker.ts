@@ -9,9 +9,9 @@
  *     receives and answers { ok, imageName, error? }.
  */
 import { readFile } from 'node:fs/promises';
-import { BuiltImage } from '../../lib/builder/artifacts';
-import { BuildLog } from '../../lib/builder/log';
-import { S3ImageStore } from '../../lib/storage/s3-store';
+import { BuiltImage } from '../../lib/core/image';
+import { BuildLog } from '../../lib/core/log';
+import { S3ImageStore } from '../../lib/storage/s3/s3-store';
 
 const stores = new Map<string, S3ImageStore>();
 

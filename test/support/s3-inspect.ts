@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { listEntries, parseIndex, TailorIndex } from '../../lib/storage/tailor-index';
+import { listEntries, parseIndex, TailorIndex } from '../../lib/storage/indexes/tailor-index';
 
 /** Test-side readers of a published release, written against the bucket layout, not the store. */
 

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BuiltImage } from '../../lib/builder/artifacts';
-import { digestFile } from '../../lib/builder/digest';
-import { imageName } from '../../lib/builder/naming';
+import { BuiltImage } from '../../lib/core/image';
+import { digestFile } from '../../lib/core/digest';
+import { imageName } from '../../lib/core/naming';
 import { BuildType } from '../../lib/recipes/schema';
 
 export interface SyntheticImageSpec {

@@ -1,11 +1,11 @@
-import { BuildError, UsageError } from '../../lib/errors';
+import { BuildError, UsageError } from '../../lib/core/errors';
 import { fstabText, grubConfig, kernelCmdline, parseSerialConsole, checkKernelCmdline } from '../../lib/builder/packers/disk/boot-config';
 import { grubMbr, placedCoreImage } from '../../lib/builder/packers/disk/grub-bios';
 import { diskIds, fatUuid } from '../../lib/builder/packers/disk/identifiers';
 import { GIB, MIB, PARTITION_TYPES, planDisk, sfdiskScript } from '../../lib/builder/packers/disk/layout';
 import { bareMetalPackages } from '../../lib/builder/packers/disk/packages';
 import { bareMetalPacker } from '../../lib/builder/packers/disk';
-import { distribution } from '../../lib/builder/distributions';
+import { distribution } from '../../lib/core/distributions';
 import { Recipe, RecipeSchema } from '../../lib/recipes/schema';
 import { BuildRequest } from '../../lib/builder/request';
 

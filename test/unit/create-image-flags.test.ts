@@ -2,7 +2,7 @@ import { CommanderError } from 'commander';
 import { resolve, join } from 'node:path';
 import { createImageCommand, CreateImageOptions } from '../../lib/cli/create-image-options';
 import { resolveRequest, resolveRequests } from '../../lib/cli/resolve-request';
-import { UsageError } from '../../lib/errors';
+import { UsageError } from '../../lib/core/errors';
 
 const ROSDISTRO = join(__dirname, '..', 'fixtures', 'rosdistro');
 const NOW = new Date(Date.UTC(2026, 10, 26, 12, 30, 45));

@@ -1,7 +1,7 @@
 import {
   bundlePackageName, checkNameField, checkTimestamp, formatTimestamp, imageName, parseImageName, timestampToEpoch,
-} from '../../lib/builder/naming';
-import { UsageError } from '../../lib/errors';
+} from '../../lib/core/naming';
+import { UsageError } from '../../lib/core/errors';
 
 describe('image naming', () => {
   test('follows {organization}_{name}_{distribution}_{release_label}_{timestamp}', () => {

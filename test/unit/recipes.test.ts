@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { UsageError } from '../../lib/errors';
+import { UsageError } from '../../lib/core/errors';
 import { bundledRecipesDir, DirectoryCatalog } from '../../lib/recipes/catalog';
 import { recipeJsonSchema } from '../../lib/recipes/json-schema';
 import { RosdistroCatalog } from '../../lib/recipes/rosdistro';

@@ -1,7 +1,7 @@
 import { GetAuthorizationTokenCommand } from '@aws-sdk/client-ecr';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { ecrHost, registryAuth, writeAuthFile } from '../../lib/builder/registry-auth';
+import { ecrHost, registryAuth, writeAuthFile } from '../../lib/storage/registry/auth';
 
 describe('registry logins', () => {
   test('ECR hosts are recognised with their region', () => {

@@ -1,4 +1,4 @@
-import { expiredEntries, extensionOf, ofOrganization, RetentionEntry } from '../../lib/storage/retention';
+import { expiredEntries, extensionOf, ofOrganization, RetentionEntry } from '../../lib/storage/retention/retention';
 
 function entry(name: string, distribution: string, timestamp: string, extension = 'tar.gz', organization = 'acme'): RetentionEntry {
   const file = `${organization}_${name}_${distribution}_hotdog_${timestamp}`;

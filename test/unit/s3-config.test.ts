@@ -1,7 +1,7 @@
-import { s3ClientConfig, customS3Endpoint } from '../../lib/storage/s3-client';
-import { bucketOfS3Url, entryKey, imageNameOfEntryKey, indexKey, objectKey } from '../../lib/storage/s3-keys';
-import { contentTypeOf, describeS3Error } from '../../lib/storage/s3-store';
-import { UsageError } from '../../lib/errors';
+import { s3ClientConfig, customS3Endpoint } from '../../lib/core/s3-client';
+import { bucketOfS3Url, entryKey, imageNameOfEntryKey, indexKey, objectKey } from '../../lib/storage/s3/s3-keys';
+import { contentTypeOf, describeS3Error } from '../../lib/storage/s3/s3-store';
+import { UsageError } from '../../lib/core/errors';
 
 describe('S3 configuration from the standard chain', () => {
   test('AWS itself: SDK defaults (virtual-host addressing, checksums when supported)', () => {

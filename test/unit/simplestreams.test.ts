@@ -1,7 +1,7 @@
 import { mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { localStreamImages, rewriteLocalStreams } from '../../lib/storage/local-streams';
+import { localStreamImages, rewriteLocalStreams } from '../../lib/storage/local/local-streams';
 import {
   buildStreamFiles,
   productKey,
@@ -9,8 +9,8 @@ import {
   StreamImage,
   streamImagesFromIndex,
   streamsDate,
-} from '../../lib/storage/simplestreams';
-import { TailorIndex } from '../../lib/storage/tailor-index';
+} from '../../lib/storage/indexes/simplestreams';
+import { TailorIndex } from '../../lib/storage/indexes/tailor-index';
 
 const sha = (c: string) => c.repeat(64);
 

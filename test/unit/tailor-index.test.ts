@@ -1,10 +1,10 @@
 import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { updateLocalIndex, readLocalIndex } from '../../lib/storage/local-index';
+import { updateLocalIndex, readLocalIndex } from '../../lib/storage/local/local-index';
 import {
   IndexEntry, listEntries, parseIndex, serializeIndex, TailorIndex, withEntry, withoutEntry,
-} from '../../lib/storage/tailor-index';
+} from '../../lib/storage/indexes/tailor-index';
 
 const entry = (file: string): IndexEntry => ({ file, checksum: 'd41d8cd98f00b204e9800998ecf8427e' });
 

@@ -1,4 +1,4 @@
-import { UsageError } from '../../errors';
+import { UsageError } from '../../core/errors';
 import { BuildType } from '../../recipes/schema';
 import { Packer } from './packer';
 import { lxdPacker } from './lxd';

@@ -2,8 +2,8 @@ import { cpus } from 'node:os';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { stringify } from 'yaml';
-import { run } from '../exec';
-import { timestampToEpoch } from '../naming';
+import { run } from '../../core/exec';
+import { timestampToEpoch } from '../../core/naming';
 import { PackInput, Packer } from './packer';
 
 /**

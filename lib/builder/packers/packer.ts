@@ -1,9 +1,9 @@
 import { BuildType, Recipe } from '../../recipes/schema';
 import { CleanupStack } from '../cleanup';
-import { Distribution } from '../distributions';
-import { HostTool } from '../host-tools';
-import { BuildLog } from '../log';
-import { RunResult } from '../exec';
+import { Distribution } from '../../core/distributions';
+import { HostTool } from '../../core/host-tools';
+import { BuildLog } from '../../core/log';
+import { RunResult } from '../../core/exec';
 import { BuildRequest } from '../request';
 
 /** Runs commands inside the rootfs with /proc, /sys and /dev/pts mounted. */

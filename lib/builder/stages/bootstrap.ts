@@ -2,12 +2,12 @@ import { existsSync } from 'node:fs';
 import { copyFile, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { debDirOf } from '../base-rootfs';
-import { BuildError } from '../../errors';
+import { BuildError } from '../../core/errors';
 import { CHROOT_ENV, mountChroot } from '../chroot';
 import { BuildContext, Stage } from '../context';
-import { aptSources } from '../distributions';
-import { run } from '../exec';
-import { requireHostTools } from '../host-tools';
+import { aptSources } from '../../core/distributions';
+import { run } from '../../core/exec';
+import { requireHostTools } from '../../core/host-tools';
 import { checkArchive } from '../mirror-check';
 import { mountOverlayRootfs } from '../overlay';
 

@@ -2,7 +2,7 @@ import { existsSync, lstatSync, readdirSync } from 'node:fs';
 import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BuildContext, Stage } from '../context';
-import { run } from '../exec';
+import { run } from '../../core/exec';
 import { hostnameOf } from './provision';
 
 /** The first-boot unit that makes this machine's own ssh host keys. */

@@ -1,11 +1,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
-import { UsageError } from '../../errors';
+import { UsageError } from '../../core/errors';
 import { BuildContext } from '../context';
 import { checkArchive } from '../mirror-check';
 import { checkS3Archive, parseS3Url, S3Location, startS3AptProxy } from '../s3-apt-proxy';
-import { bundlePackageName } from '../naming';
+import { bundlePackageName } from '../../core/naming';
 
 /** Files the org repository puts into the image while the bundle is installed. */
 const SOURCE_FILE = 'etc/apt/sources.list.d/tailor-org.sources';

@@ -1,7 +1,7 @@
 import { basename } from 'node:path';
 import { BuildContext, Stage } from '../context';
-import { digestFile } from '../digest';
-import { requireHostTools } from '../host-tools';
+import { digestFile } from '../../core/digest';
+import { requireHostTools } from '../../core/host-tools';
 
 /** pack: the build type's packer turns the finished rootfs into the image file. */
 export const packStage: Stage = {

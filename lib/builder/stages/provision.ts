@@ -1,11 +1,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
-import { UsageError } from '../../errors';
+import { UsageError } from '../../core/errors';
 import { mountChroot } from '../chroot';
 import { BuildContext, Stage } from '../context';
-import { run } from '../exec';
-import { requireHostTools } from '../host-tools';
+import { run } from '../../core/exec';
+import { requireHostTools } from '../../core/host-tools';
 import { resolvePassword } from '../secrets';
 import { packInput } from './pack';
 import { checkOrgRepo, installBundle, orgRepoFor } from './org-repo';

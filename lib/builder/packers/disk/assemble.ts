@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import { open, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BuildError } from '../../../errors';
-import { run } from '../../exec';
+import { BuildError } from '../../../core/errors';
+import { run } from '../../../core/exec';
 import { PackInput, PackedFile } from '../packer';
 import { compressXz } from './compress';
 import { grubMbr, placedCoreImage } from './grub-bios';

@@ -1,4 +1,4 @@
-import { UsageError } from '../../../errors';
+import { UsageError } from '../../../core/errors';
 import { Recipe } from '../../../recipes/schema';
 import { DiskIds, fatUuid } from './identifiers';
 import { Firmware } from './layout';

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { BuildError, InterruptedError } from '../../../errors';
+import { BuildError, InterruptedError } from '../../../core/errors';
 
 /**
  * xz on all cores, streamed from the raw disk straight into the staging file. The sparse,

@@ -1,4 +1,4 @@
-import { BuildError } from '../../../errors';
+import { BuildError } from '../../../core/errors';
 import { SECTOR } from './layout';
 
 /**

@@ -1,5 +1,5 @@
-import { UsageError } from '../../../errors';
-import { HostTool } from '../../host-tools';
+import { UsageError } from '../../../core/errors';
+import { HostTool } from '../../../core/host-tools';
 import { Packer } from '../packer';
 import { packBareMetal } from './assemble';
 import { checkKernelCmdline, parseSerialConsole } from './boot-config';

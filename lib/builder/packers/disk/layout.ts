@@ -1,4 +1,4 @@
-import { BuildError } from '../../../errors';
+import { BuildError } from '../../../core/errors';
 
 /**
  * Where everything goes on a bare-metal disk, worked out from the rootfs's size before a

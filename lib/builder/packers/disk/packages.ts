@@ -1,5 +1,5 @@
 import { Recipe } from '../../../recipes/schema';
-import { Distribution } from '../../distributions';
+import { Distribution } from '../../../core/distributions';
 
 /**
  * What a bootable rootfs needs beside the recipe's packages: the distribution's kernel, an

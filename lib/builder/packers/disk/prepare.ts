@@ -1,7 +1,7 @@
 import { existsSync, lstatSync, readdirSync } from 'node:fs';
 import { copyFile, chmod, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BuildError } from '../../../errors';
+import { BuildError } from '../../../core/errors';
 import { PackInput } from '../packer';
 import {
   GROW_ROOT_SCRIPT, GROW_ROOT_SCRIPT_PATH, GROW_ROOT_UNIT, GROW_ROOT_UNIT_TEXT, GRUB_PREFIX, KernelPaths,

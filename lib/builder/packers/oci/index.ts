@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BuildError } from '../../../errors';
+import { BuildError } from '../../../core/errors';
 import { Recipe } from '../../../recipes/schema';
-import { HostTool, requireHostTools } from '../../host-tools';
-import { timestampToEpoch } from '../../naming';
+import { HostTool, requireHostTools } from '../../../core/host-tools';
+import { timestampToEpoch } from '../../../core/naming';
 import { BuildRequest } from '../../request';
 import { PackInput, PackedFile, Packer } from '../packer';
 import { installEntrypoint } from './entrypoint';
@@ -12,12 +12,12 @@ import { writeRootfsLayer } from './layer';
 import {
   MEDIA_TYPES, OciLayout, adoptLayerBlob, archiveLayout, prepareLayoutDir, writeJsonBlob, writeLayoutIndex,
 } from './layout';
-import { imageReference, imageTag, parseRegistry, repositoryName } from './reference';
+import { imageReference, imageTag, parseRegistry, repositoryName } from '../../../core/oci-reference';
 
 export { ENTRYPOINT_PATH, entrypointScript } from './entrypoint';
 export { bundleRoot } from './image-config';
-export { imageReference, imageTag, parseRegistry, repositoryName } from './reference';
-export type { RegistryTarget } from './reference';
+export { imageReference, imageTag, parseRegistry, repositoryName } from '../../../core/oci-reference';
+export type { RegistryTarget } from '../../../core/oci-reference';
 export type { OciLayout } from './layout';
 
 const PACK_TOOLS: HostTool[] = [

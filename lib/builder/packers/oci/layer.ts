@@ -3,8 +3,8 @@ import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { BuildError, InterruptedError } from '../../../errors';
-import { BuildLog } from '../../log';
+import { BuildError, InterruptedError } from '../../../core/errors';
+import { BuildLog } from '../../../core/log';
 
 /** Paths whose contents never go into a layer (the runtime mounts them); the directories stay. */
 export const EXCLUDED_CONTENTS = ['dev', 'proc', 'sys', 'run'];

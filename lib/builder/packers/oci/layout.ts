@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { run } from '../../exec';
-import { BuildLog } from '../../log';
+import { run } from '../../../core/exec';
+import { BuildLog } from '../../../core/log';
 import { reproducibleTarArgs } from './layer';
 
 export const MEDIA_TYPES = {

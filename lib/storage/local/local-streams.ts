@@ -1,10 +1,10 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { BuildError } from '../errors';
+import { BuildError } from '../../core/errors';
 import { replaceFileAtomically, withFileLock } from './locked-file';
 import { LOCAL_INDEX_FILE, readLocalIndex } from './local-index';
-import { STREAMS_IMAGES_PATH, StreamFile, streamFilesFromIndexes, StreamImage, streamImagesFromIndex } from './simplestreams';
-import { TailorIndex } from './tailor-index';
+import { STREAMS_IMAGES_PATH, StreamFile, streamFilesFromIndexes, StreamImage, streamImagesFromIndex } from '../indexes/simplestreams';
+import { TailorIndex } from '../indexes/tailor-index';
 
 /**
  * The tailor index of every release label under a local store root: each

@@ -1,4 +1,4 @@
-import { BuiltImage, mainArtifact } from '../builder/artifacts';
+import { BuiltImage, mainArtifact } from '../../core/image';
 
 /**
  * The image index existing tailor consumers read:

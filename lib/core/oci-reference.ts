@@ -1,4 +1,4 @@
-import { UsageError } from '../../../errors';
+import { UsageError } from './errors';
 
 /**
  * Where a docker image goes, as given to --docker-registry: a host (with an optional port

@@ -2,20 +2,20 @@ import { readFile } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { CloudFrontClient } from '@aws-sdk/client-cloudfront';
-import { Artifact, BuiltImage, mainArtifact } from '../builder/artifacts';
-import { checksumLine } from '../builder/digest';
-import { BuildLog } from '../builder/log';
-import { pushBuiltImage } from '../builder/registry';
-import { BuildError, UsageError } from '../errors';
+import { Artifact, BuiltImage, mainArtifact } from '../../core/image';
+import { checksumLine } from '../../core/digest';
+import { BuildLog } from '../../core/log';
+import { pushBuiltImage } from '../registry/push';
+import { BuildError, UsageError } from '../../core/errors';
 import { rewriteBucketStreams } from './bucket-streams';
-import { createCloudFrontClient, createS3Client } from './s3-client';
+import { createCloudFrontClient, createS3Client } from '../../core/s3-client';
 import { invalidatePaths } from './s3-cloudfront';
 import { ConditionMode, S3IndexWriter, StoredEntry, putEntryObject } from './s3-index';
 import { indexKey, objectKey } from './s3-keys';
 import { headOrUndefined, putText } from './s3-objects';
 import { DEFAULT_TUNING, UploadTuning, uploadFile } from './s3-upload';
-import { ImageStore, StoredFile, StoredImage } from './store';
-import { entryFor, withEntry } from './tailor-index';
+import { ImageStore, StoredFile, StoredImage } from '../store';
+import { entryFor, withEntry } from '../indexes/tailor-index';
 
 /** Images never change under their name: a CDN may keep them for a year without asking. */
 export const IMAGE_CACHE_CONTROL = 'public, max-age=31536000, immutable';

@@ -1,5 +1,8 @@
-import { BuildType } from '../recipes/schema';
 import { FileDigest } from './digest';
+
+/** The kinds of image the builder makes (a recipe's build_type). */
+export const BUILD_TYPES = ['lxd', 'bare_metal', 'docker'] as const;
+export type BuildType = (typeof BUILD_TYPES)[number];
 
 /** A file a packer made in the staging directory, with its checksums. */
 export interface Artifact extends FileDigest {

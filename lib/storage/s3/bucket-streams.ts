@@ -1,8 +1,8 @@
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { getText, putText } from './s3-objects';
 import { indexKey } from './s3-keys';
-import { StreamFile, streamFilesFromIndexes } from './simplestreams';
-import { parseIndex, TailorIndex } from './tailor-index';
+import { StreamFile, streamFilesFromIndexes } from '../indexes/simplestreams';
+import { parseIndex, TailorIndex } from '../indexes/tailor-index';
 
 /**
  * The simplestreams files of a bucket (see docs/IMAGE_SERVER.md): the same

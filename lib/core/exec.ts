@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { BuildError, InterruptedError } from '../errors';
+import { BuildError, InterruptedError } from './errors';
 import { BuildLog } from './log';
 
 export interface RunOptions {

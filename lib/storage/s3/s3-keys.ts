@@ -1,4 +1,4 @@
-import { UsageError } from '../errors';
+import { UsageError } from '../../core/errors';
 
 /**
  * Where things live in the bucket, tailor's layout plus one folder of entry objects:

@@ -1,4 +1,4 @@
-import { UsageError } from '../errors';
+import { UsageError } from './errors';
 
 /**
  * Image names follow the tailor convention that existing consumers split on `_`:

@@ -1,4 +1,4 @@
-import { UsageError } from '../errors';
+import { UsageError } from './errors';
 
 /** What the builder knows about each distribution it can bootstrap. */
 export interface Distribution {

@@ -1,15 +1,15 @@
 import { CloudFrontClient } from '@aws-sdk/client-cloudfront';
 import { S3Client } from '@aws-sdk/client-s3';
-import { BuildLog } from '../builder/log';
-import { CleanupItem, CleanupReport } from './cleanup-report';
-import { expiredEntries, ofOrganization, RetentionPolicy } from './retention';
-import { createCloudFrontClient } from './s3-client';
+import { BuildLog } from '../../core/log';
+import { CleanupItem, CleanupReport } from '../retention/cleanup-report';
+import { expiredEntries, ofOrganization, RetentionPolicy } from '../retention/retention';
+import { createCloudFrontClient } from '../../core/s3-client';
 import { invalidatePaths } from './s3-cloudfront';
 import { readS3Index, S3IndexOptions, S3IndexWriter } from './s3-index';
 import { rewriteBucketStreams } from './bucket-streams';
 import { entryKey, indexKey, objectKey } from './s3-keys';
 import { deleteObject, forEachLimited, ListedVersion, listVersions } from './s3-objects';
-import { listEntries, TailorIndex, withoutEntry } from './tailor-index';
+import { listEntries, TailorIndex, withoutEntry } from '../indexes/tailor-index';
 
 export interface S3CleanupOptions {
   client: S3Client;

@@ -1,5 +1,5 @@
-import { timestampToEpoch } from '../builder/naming';
-import { IndexEntry, IndexSlot } from './tailor-index';
+import { timestampToEpoch } from '../../core/naming';
+import { IndexEntry, IndexSlot } from '../indexes/tailor-index';
 
 /**
  * Which images a retention policy lets go. Pure: index entries and a policy in, the

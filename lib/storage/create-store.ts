@@ -1,8 +1,8 @@
 import { BuildRequest } from '../builder/request';
 import { packerFor } from '../builder/packers';
-import { BuildOnlyStore } from './build-only-store';
-import { LocalStore } from './local-store';
-import { createS3Store } from './s3-store';
+import { BuildOnlyStore } from './local/build-only-store';
+import { LocalStore } from './local/local-store';
+import { createS3Store } from './s3/s3-store';
 import { ImageStore } from './store';
 
 /** The store a request asks for. */

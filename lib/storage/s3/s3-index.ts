@@ -1,8 +1,8 @@
 import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { BuildLog } from '../builder/log';
+import { BuildLog } from '../../core/log';
 import { entriesPrefix, entryKey, imageNameOfEntryKey, indexKey } from './s3-keys';
 import { forEachLimited, getText, isConditionFailed, isNotFound, listObjects, putText } from './s3-objects';
-import { IndexEntry, IndexSlot, TailorIndex, listEntries, parseIndex, serializeIndex, withEntry } from './tailor-index';
+import { IndexEntry, IndexSlot, TailorIndex, listEntries, parseIndex, serializeIndex, withEntry } from '../indexes/tailor-index';
 
 /**
  * The release index in S3, kept so that no publisher ever loses an entry:

@@ -1,11 +1,11 @@
 import { join, resolve } from 'node:path';
-import { BuiltImage } from '../builder/artifacts';
-import { BuildLog } from '../builder/log';
+import { BuiltImage } from '../../core/image';
+import { BuildLog } from '../../core/log';
 import { LOCAL_INDEX_FILE, updateLocalIndex } from './local-index';
 import { rewriteLocalStreams } from './local-streams';
 import { checkNotStored, checkWritableFolder, placeFiles, removePlacedFiles } from './place-files';
-import { ImageStore, StoredImage } from './store';
-import { entryFor, withEntry } from './tailor-index';
+import { ImageStore, StoredImage } from '../store';
+import { entryFor, withEntry } from '../indexes/tailor-index';
 
 /**
  * local storage: an organised folder, `<path>/<release_label>/images/`, holding each

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import lockfile from 'proper-lockfile';
-import { BuildError } from '../errors';
+import { BuildError } from '../../core/errors';
 
 /**
  * Runs `body` holding an exclusive lock on `path` (proper-lockfile: `<path>.lock`, which

@@ -1,4 +1,4 @@
-import { DISTRIBUTIONS } from '../builder/distributions';
+import { DISTRIBUTIONS } from '../../core/distributions';
 import { listEntries, TailorIndex } from './tailor-index';
 
 /**

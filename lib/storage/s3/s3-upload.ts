@@ -3,7 +3,7 @@ import { createReadStream } from 'node:fs';
 import { Transform, TransformCallback } from 'node:stream';
 import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { FileDigest } from '../builder/digest';
+import { FileDigest } from '../../core/digest';
 
 /**
  * Uploads one file with @aws-sdk/lib-storage (multipart with parallel parts, each part

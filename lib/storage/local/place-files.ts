@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { constants, copyFile, mkdir, mkdtemp, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { Artifact, BuiltImage } from '../builder/artifacts';
-import { checksumLine } from '../builder/digest';
-import { BuildError, UsageError } from '../errors';
-import { StoredFile } from './store';
+import { Artifact, BuiltImage } from '../../core/image';
+import { checksumLine } from '../../core/digest';
+import { BuildError, UsageError } from '../../core/errors';
+import { StoredFile } from '../store';
 
 /** A file to put in a folder store: where it is now, the name it gets, and its digests. */
 interface Placement {

@@ -1,16 +1,16 @@
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BuildError, UsageError } from '../errors';
-import { BuiltImage } from './artifacts';
-import { run } from './exec';
-import { requireHostTools } from './host-tools';
-import { BuildLog } from './log';
-import { imageTag, parseRegistry, repositoryName } from './packers/oci/reference';
-import { EcrClientFactory, registryAuth, writeAuthFile } from './registry-auth';
+import { BuildError, UsageError } from '../../core/errors';
+import { BuiltImage } from '../../core/image';
+import { run } from '../../core/exec';
+import { requireHostTools } from '../../core/host-tools';
+import { BuildLog } from '../../core/log';
+import { imageTag, parseRegistry, repositoryName } from '../../core/oci-reference';
+import { EcrClientFactory, registryAuth, writeAuthFile } from './auth';
 
-export { ecrHost, registryAuth, REGISTRY_PASSWORD_ENV, REGISTRY_USERNAME_ENV } from './registry-auth';
-export type { EcrClientFactory } from './registry-auth';
+export { ecrHost, registryAuth, REGISTRY_PASSWORD_ENV, REGISTRY_USERNAME_ENV } from './auth';
+export type { EcrClientFactory } from './auth';
 
 export interface PushRequest {
   /** An OCI layout directory, or an archive holding one (`<image>.oci.tar` or `<image>.docker.tar`). */

@@ -1,11 +1,11 @@
 import { readdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { BuildLog } from '../builder/log';
-import { CleanupReport } from './cleanup-report';
+import { BuildLog } from '../../core/log';
+import { CleanupReport } from '../retention/cleanup-report';
 import { LOCAL_INDEX_FILE, readLocalIndex, updateLocalIndex } from './local-index';
 import { rewriteLocalStreams } from './local-streams';
-import { expiredEntries, ofOrganization, RetentionPolicy } from './retention';
-import { listEntries, withoutEntry } from './tailor-index';
+import { expiredEntries, ofOrganization, RetentionPolicy } from '../retention/retention';
+import { listEntries, withoutEntry } from '../indexes/tailor-index';
 
 export interface LocalCleanupOptions {
   /** The local storage path (holding <release_label>/images/). */

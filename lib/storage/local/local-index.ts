@@ -1,8 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BuildError } from '../errors';
+import { BuildError } from '../../core/errors';
 import { replaceFileAtomically, withFileLock } from './locked-file';
-import { parseIndex, serializeIndex, TailorIndex } from './tailor-index';
+import { parseIndex, serializeIndex, TailorIndex } from '../indexes/tailor-index';
 
 export const LOCAL_INDEX_FILE = 'index.json';
 

@@ -1,6 +1,6 @@
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { BuildError } from '../errors';
+import { BuildError } from './errors';
 
 /** A program the build runs on the host, and the Debian/Ubuntu package that provides it. */
 export interface HostTool {

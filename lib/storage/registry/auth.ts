@@ -2,7 +2,7 @@ import { ECRClient, GetAuthorizationTokenCommand } from '@aws-sdk/client-ecr';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BuildError, UsageError } from '../errors';
+import { BuildError, UsageError } from '../../core/errors';
 
 /** Environment variables holding basic-auth credentials for a non-ECR registry. */
 export const REGISTRY_USERNAME_ENV = 'TAILOR_REGISTRY_USERNAME';

@@ -1,8 +1,8 @@
 import { resolve } from 'node:path';
-import { BuiltImage } from '../builder/artifacts';
-import { BuildLog } from '../builder/log';
+import { BuiltImage } from '../../core/image';
+import { BuildLog } from '../../core/log';
 import { checkNotStored, checkWritableFolder, placeFiles } from './place-files';
-import { ImageStore, StoredImage } from './store';
+import { ImageStore, StoredImage } from '../store';
 
 /** build-only: the image and its checksum files land in one folder (./images), no index. */
 export class BuildOnlyStore implements ImageStore {

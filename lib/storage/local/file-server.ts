@@ -3,7 +3,7 @@ import { realpath, stat } from 'node:fs/promises';
 import { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, Server } from 'node:https';
 import { sep } from 'node:path';
-import { STREAMS_CACHE_CONTROL } from './simplestreams';
+import { STREAMS_CACHE_CONTROL } from '../indexes/simplestreams';
 
 /**
  * A read-only HTTPS server for a store folder: enough for LXD/Incus simplestreams
