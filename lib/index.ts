@@ -17,7 +17,8 @@ export { recipeJsonSchema } from './recipes/json-schema';
 // The builder.
 export { buildImage, buildImages, packageSet, STAGES } from './builder/build';
 export type { BuildOptions, BuildOutcome, StageTimings } from './builder/build';
-export type { BuildRequest, StorageRequest } from './builder/request';
+export type { BuildRequest } from './builder/request';
+export type { StorageRequest } from './storage/request';
 export type { Artifact, BuiltImage } from './core/image';
 export type { BuildLog } from './core/log';
 export { silentLog } from './core/log';
@@ -40,7 +41,7 @@ export {
 export { resolveRequest, resolveRequests } from './cli/resolve-request';
 
 // Stores.
-export type { ImageStore, StoredImage, StoredFile } from './storage/store';
+export type { ImageStore, PlannedImage, StoredImage, StoredFile } from './storage/store';
 export { createStore } from './storage/create-store';
 export { BuildOnlyStore } from './storage/local/build-only-store';
 export { LocalStore } from './storage/local/local-store';

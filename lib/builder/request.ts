@@ -1,15 +1,11 @@
 import { Recipe } from '../recipes/schema';
 import { Distribution } from '../core/distributions';
 
-/** Where the finished image goes. */
-export type StorageRequest =
-  | { mode: 'build-only'; path: string }
-  | { mode: 'local'; path: string }
-  | { mode: 'publish'; bucket: string; cloudfrontDistributionId?: string };
-
 /**
  * Everything one build needs, validated and whole before any work starts. Made from the
- * CLI flags (or the CodeBuild environment) plus the catalog's common settings.
+ * CLI flags (or the CodeBuild environment) plus the catalog's common settings. Where the
+ * image is stored is not the builder's business: the CLI hands the finished image to the
+ * run's store (lib/storage).
  */
 export interface BuildRequest {
   /** The recipe's name in the catalog (the `name` field of the image name). */
@@ -35,7 +31,6 @@ export interface BuildRequest {
   mirror?: string;
   /** The security archive, "none" to leave it out. */
   securityMirror?: string;
-  storage: StorageRequest;
   /** Parent of this build's private work directory. */
   workRoot: string;
   keepWorkDir: boolean;

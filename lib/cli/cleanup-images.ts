@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { Command } from 'commander';
 import { BuildLog } from '../core/log';
 import { checkNameField } from '../core/naming';
 import { UsageError } from '../core/errors';
 import { CleanupReport } from '../storage/retention/cleanup-report';
+import { localImagesDir } from '../storage/local/layout';
 import { cleanupLocal } from '../storage/local/local-cleanup';
 import { RetentionPolicy } from '../storage/retention/retention';
 import { createS3Client } from '../core/s3-client';
@@ -114,7 +114,7 @@ export function cleanupImagesMain(argv: string[]): Promise<number> {
         client.destroy();
       }
     } else {
-      const imagesDir = join(options.localStoragePath!, releaseLabel, 'images');
+      const imagesDir = localImagesDir(options.localStoragePath!, releaseLabel);
       if (!existsSync(imagesDir)) throw new UsageError(`--local-storage-path "${options.localStoragePath}" holds no release "${releaseLabel}" (no ${imagesDir})`);
       report = await cleanupLocal({ root: options.localStoragePath!, releaseLabel, organization, policy, dryRun, log: stderrLog });
     }

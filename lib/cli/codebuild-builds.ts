@@ -3,6 +3,7 @@ import {
   ListProjectsCommand, Project, StartBuildCommand,
 } from '@aws-sdk/client-codebuild';
 import { BuildError, InterruptedError, UsageError } from '../core/errors';
+import { sleep } from '../core/sleep';
 
 /** One build to start: a factory project (one per recipe) and a distribution. */
 export interface PlannedBuild {
@@ -171,17 +172,3 @@ export function failedPhaseOf(build: Build): string | undefined {
   return `${phase.phaseType}${context ? ` (${context.split('\n')[0]})` : ''}`;
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(new InterruptedError(String(signal.reason ?? 'SIGINT')));
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(new InterruptedError(String(signal.reason ?? 'SIGINT')));
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}

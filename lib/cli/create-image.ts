@@ -1,11 +1,12 @@
 import { buildImages } from '../builder/build';
 import { BuildRequest } from '../builder/request';
+import { imageFileName } from '../builder/packers';
 import { createStore } from '../storage/create-store';
-import { StoredImage } from '../storage/store';
+import { PlannedImage, StoredImage } from '../storage/store';
 import { CreateImageOptions, createImageCommand } from './create-image-options';
 import { runMain } from './main';
 import { createProgress, Verbosity } from './progress';
-import { resolveRequests } from './resolve-request';
+import { resolveRun } from './resolve-request';
 import { buildSummary, printSummaries } from './summary';
 import packageJson from '../../package.json';
 
@@ -19,8 +20,8 @@ export function createImageMain(argv: string[]): Promise<number> {
       command.parse(argv, { from: 'user' });
       const options = command.opts<CreateImageOptions>();
       verbose = Boolean(options.verbose);
-      const requests = resolveRequests(options);
-      const store = createStore(requests[0]);
+      const { requests, storage } = resolveRun(options);
+      const store = createStore(storage, requests.map(plannedImage));
       const verbosity: Verbosity = options.quiet ? 'quiet' : options.verbose ? 'verbose' : 'normal';
       const progress = createProgress(process.stderr, verbosity);
       const started = Date.now();
@@ -57,4 +58,16 @@ function announce(requests: BuildRequest[], storeLine: string, options: CreateIm
   for (const request of requests) info(`building ${request.imageName} (${request.recipe.build_type}, from ${request.recipe.origin})`);
   const noMode = !options.buildOnly && !options.localStorage && !options.publish;
   info(noMode ? `no storage mode given, so ${storeLine}` : storeLine);
+}
+
+/** What the store must know of a request's image before the build (lib/storage knows no BuildRequest). */
+export function plannedImage(request: BuildRequest): PlannedImage {
+  const { recipe } = request;
+  return {
+    imageName: request.imageName,
+    releaseLabel: request.releaseLabel,
+    buildType: recipe.build_type,
+    fileName: imageFileName(request),
+    ...(recipe.build_type === 'docker' ? { push: { registry: request.dockerRegistry, repository: recipe.docker.repository } } : {}),
+  };
 }

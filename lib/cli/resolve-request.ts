@@ -1,11 +1,12 @@
 import { isAbsolute, join, resolve } from 'node:path';
 import { homedir } from 'node:os';
-import { BuildRequest, StorageRequest } from '../builder/request';
+import { BuildRequest } from '../builder/request';
 import { distribution } from '../core/distributions';
 import { checkNameField, checkTimestamp, formatTimestamp, imageName } from '../core/naming';
 import { UsageError } from '../core/errors';
 import { Catalog, DirectoryCatalog, bundledRecipesDir } from '../recipes/catalog';
 import { RosdistroCatalog } from '../recipes/rosdistro';
+import { StorageRequest } from '../storage/request';
 import { CreateImageOptions } from './create-image-options';
 
 export const DEFAULT_WORK_ROOT = '/var/tmp/tailor-image';
@@ -59,18 +60,37 @@ export function storageFor(
   return { mode: 'build-only', path: resolve(DEFAULT_IMAGES_DIR) };
 }
 
+/** What one create_image run does: the images to build, and the one store they all go to. */
+export interface ResolvedRun {
+  requests: BuildRequest[];
+  storage: StorageRequest;
+}
+
 /**
  * Turns the flags into whole, checked BuildRequests, one per --name: every name valid and
- * given once, each image in the catalog, the distribution allowed by each recipe, one
- * storage mode; all share the timestamp. Throws UsageError.
+ * given once, each image in the catalog, the distribution allowed by each recipe; all
+ * share the timestamp. And the run's one storage mode. Throws UsageError.
  */
-export function resolveRequests(options: CreateImageOptions, now = new Date()): BuildRequest[] {
+export function resolveRun(options: CreateImageOptions, now = new Date()): ResolvedRun {
   const names = options.name.map((name) => checkNameField('name', name));
   const twice = names.find((name, i) => names.indexOf(name) !== i);
   if (twice !== undefined) throw new UsageError(`--name ${twice} is given twice`);
   const catalog = openCatalog(options);
   const timestamp = options.timestamp !== undefined ? checkTimestamp(options.timestamp) : formatTimestamp(now);
-  return names.map((name) => resolveOne(name, catalog, { ...options, timestamp }));
+  const requests = names.map((name) => resolveOne(name, catalog, { ...options, timestamp }));
+  const common = catalog.common;
+  const storage = storageFor(
+    options,
+    options.aptRepo ?? common.apt_repo,
+    options.cloudfrontDistributionId ?? common.cloudfront_distribution_id,
+    typeof common.bucket === 'string' ? common.bucket : undefined,
+  );
+  return { requests, storage };
+}
+
+/** The BuildRequests of a run (see resolveRun). */
+export function resolveRequests(options: CreateImageOptions, now = new Date()): BuildRequest[] {
+  return resolveRun(options, now).requests;
 }
 
 /** The one BuildRequest of flags that name one image (a UsageError if they name several). */
@@ -101,12 +121,6 @@ function resolveOne(name: string, catalog: Catalog, options: CreateImageOptions 
       throw new UsageError(`${flag} "${value}" is not an http(s):// or file:// URL`);
     }
   }
-  const storage = storageFor(
-    options,
-    aptRepo,
-    options.cloudfrontDistributionId ?? common.cloudfront_distribution_id,
-    typeof common.bucket === 'string' ? common.bucket : undefined,
-  );
   const workRoot = resolve(options.workDir ?? process.env.TAILOR_IMAGE_WORK_DIR ?? DEFAULT_WORK_ROOT);
   const aptRepoKey = options.aptRepoKey ?? (typeof common.apt_repo_key === 'string' ? common.apt_repo_key : undefined);
   return {
@@ -125,7 +139,6 @@ function resolveOne(name: string, catalog: Catalog, options: CreateImageOptions 
     dockerRegistry: options.dockerRegistry ?? common.docker_registry,
     mirror,
     securityMirror: options.securityMirror ?? common.security_mirror,
-    storage,
     workRoot,
     keepWorkDir: options.keepWorkDir ?? false,
     noCache: options.cache === false,

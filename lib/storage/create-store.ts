@@ -1,25 +1,17 @@
-import { BuildRequest } from '../builder/request';
-import { packerFor } from '../builder/packers';
 import { BuildOnlyStore } from './local/build-only-store';
 import { LocalStore } from './local/local-store';
+import { StorageRequest } from './request';
 import { createS3Store } from './s3/s3-store';
-import { ImageStore } from './store';
+import { ImageStore, PlannedImage } from './store';
 
-/** The store a request asks for. */
-export function createStore(request: BuildRequest): ImageStore {
-  const imageFile = `${request.imageName}.${packerFor(request.recipe.build_type).extension}`;
-  const storage = request.storage;
+/** The one store of a run: the storage mode asked for, knowing every image the run will put. */
+export function createStore(storage: StorageRequest, images: PlannedImage[]): ImageStore {
   switch (storage.mode) {
     case 'build-only':
-      return new BuildOnlyStore(storage.path, imageFile);
+      return new BuildOnlyStore(storage.path, images);
     case 'local':
-      return new LocalStore(storage.path, request.releaseLabel, imageFile);
+      return new LocalStore(storage.path, images);
     case 'publish':
-      return createS3Store(storage, {
-        releaseLabel: request.releaseLabel,
-        ...(request.recipe.build_type === 'docker'
-          ? { docker: { registry: request.dockerRegistry, repository: request.recipe.docker.repository } }
-          : {}),
-      });
+      return createS3Store(storage, images);
   }
 }

@@ -1,4 +1,4 @@
-import { BuiltImage } from '../core/image';
+import { BuildType, BuiltImage } from '../core/image';
 import { BuildLog } from '../core/log';
 
 /** A file as it lies in a store. */
@@ -19,6 +19,21 @@ export interface StoredImage {
   /** Where the index that names the image is, if the store keeps one. */
   index?: string;
   reference?: string;
+}
+
+/**
+ * An image a run is going to deliver, as the store must know it before any work: verify()
+ * checks every planned image (its file is not stored yet, its release is reachable, a
+ * docker image has a registry to go to).
+ */
+export interface PlannedImage {
+  imageName: string;
+  releaseLabel: string;
+  buildType: BuildType;
+  /** The image file's name, `<image_name>.<extension>`. */
+  fileName: string;
+  /** Docker images: the registry (`--docker-registry`) and repository they are pushed to on publish. */
+  push?: { registry?: string; repository?: string };
 }
 
 /**

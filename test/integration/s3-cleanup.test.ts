@@ -65,7 +65,7 @@ describeWith('cleanup_images (Ceph RGW on loopback, and a local store)', rgwPrer
 
     await rgw.createBucket('cleanup-versioned', { versioning: true });
     const s3Store = new S3ImageStore({ bucket: 'cleanup-versioned', client: s3 });
-    const localStore = new LocalStore(join(work, 'local'), LABEL);
+    const localStore = new LocalStore(join(work, 'local'));
     for (const seed of SEEDS) {
       const image = await syntheticImage({ dir: join(work, 'built'), ...seed, releaseLabel: LABEL, timestamp: daysAgo(seed.days), size: 2048 });
       await s3Store.put(image, silentLog);

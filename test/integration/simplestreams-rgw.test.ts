@@ -39,7 +39,7 @@ describeWith('simplestreams published to S3 (Ceph RGW) match the local store byt
     for (const seed of seeds) {
       const image = await syntheticImage({ dir: join(work, 'built'), ...seed, size: 4096 });
       await new S3ImageStore({ bucket: BUCKET, client: s3 }).put(image, silentLog);
-      await new LocalStore(local, seed.releaseLabel).put(image, silentLog);
+      await new LocalStore(local).put(image, silentLog);
     }
   }, 180000);
 

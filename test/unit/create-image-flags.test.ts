@@ -1,7 +1,7 @@
 import { CommanderError } from 'commander';
 import { resolve, join } from 'node:path';
 import { createImageCommand, CreateImageOptions } from '../../lib/cli/create-image-options';
-import { resolveRequest, resolveRequests } from '../../lib/cli/resolve-request';
+import { resolveRequest, resolveRequests, resolveRun } from '../../lib/cli/resolve-request';
 import { UsageError } from '../../lib/core/errors';
 
 const ROSDISTRO = join(__dirname, '..', 'fixtures', 'rosdistro');
@@ -15,10 +15,13 @@ function parseFlags(args: string[]): CreateImageOptions {
 }
 
 const request = (args: string[]) => resolveRequest(parseFlags(args), NOW);
+const storage = (args: string[]) => resolveRun(parseFlags(args), NOW).storage;
 
 describe('create_image flags', () => {
   test('name and distribution alone work, with defaults from the bundled common configuration', () => {
-    const r = request(['--name', 'webapp', '--distribution', 'bookworm']);
+    const args = ['--name', 'webapp', '--distribution', 'bookworm'];
+    const r = request(args);
+    expect(storage(args)).toEqual({ mode: 'build-only', path: resolve('images') });
     expect(r).toMatchObject({
       name: 'webapp',
       organization: 'acme',
@@ -27,7 +30,6 @@ describe('create_image flags', () => {
       flavour: 'webapp',
       timestamp: '20261126.123045',
       imageName: 'acme_webapp_bookworm_hotdog_20261126.123045',
-      storage: { mode: 'build-only', path: resolve('images') },
       keepWorkDir: false,
     });
     expect(r.distribution.os).toBe('debian');
@@ -35,44 +37,44 @@ describe('create_image flags', () => {
   });
 
   test('every flag of the tool it replaces keeps its meaning', () => {
-    const r = request([
+    const args = [
       '--name', 'webapp', '--distribution', 'jammy', '--apt-repo', 'https://apt.example.com',
       '--release-track', 'hotdog', '--release-label', 'hotdog-1.2', '--flavour', 'robot', '--organization', 'locus',
       '--docker-registry', 'registry.example.com/locus', '--timestamp', '20250101.000000',
       '--local-storage', '--local-storage-path', '/srv/images', '--mirror', 'http://mirror.example.com/ubuntu',
-    ]);
+    ];
+    const r = request(args);
+    expect(storage(args)).toEqual({ mode: 'local', path: '/srv/images' });
     expect(r).toMatchObject({
       organization: 'locus', releaseTrack: 'hotdog', releaseLabel: 'hotdog-1.2', flavour: 'robot',
       aptRepo: 'https://apt.example.com', dockerRegistry: 'registry.example.com/locus', timestamp: '20250101.000000',
       imageName: 'locus_webapp_jammy_hotdog-1.2_20250101.000000', mirror: 'http://mirror.example.com/ubuntu',
-      storage: { mode: 'local', path: '/srv/images' },
     });
   });
 
   test('--local-storage alone defaults to ./images', () => {
-    expect(request(['--name', 'webapp', '--distribution', 'noble', '--local-storage']).storage).toEqual({
+    expect(storage(['--name', 'webapp', '--distribution', 'noble', '--local-storage'])).toEqual({
       mode: 'local', path: resolve('images'),
     });
   });
 
   test('--publish takes the bucket from --apt-repo s3://', () => {
-    const r = request(['--name', 'webapp', '--distribution', 'noble', '--publish', '--apt-repo', 's3://acme-images',
-      '--cloudfront-distribution-id', 'E1']);
-    expect(r.storage).toEqual({ mode: 'publish', bucket: 'acme-images', cloudfrontDistributionId: 'E1' });
+    expect(storage(['--name', 'webapp', '--distribution', 'noble', '--publish', '--apt-repo', 's3://acme-images',
+      '--cloudfront-distribution-id', 'E1'])).toEqual({ mode: 'publish', bucket: 'acme-images', cloudfrontDistributionId: 'E1' });
   });
 
   test('--bucket names the publish bucket without an apt repository', () => {
-    const r = request(['--name', 'webapp', '--distribution', 'noble', '--publish', '--bucket', 'acme-images']);
-    expect(r.storage).toEqual({ mode: 'publish', bucket: 'acme-images' });
-    expect(r.installBundle).toBe(false);
+    const args = ['--name', 'webapp', '--distribution', 'noble', '--publish', '--bucket', 'acme-images'];
+    expect(storage(args)).toEqual({ mode: 'publish', bucket: 'acme-images' });
+    expect(request(args).installBundle).toBe(false);
   });
 
   test('a rosdistro supplies the catalog and the common settings', () => {
-    const r = request(['--name', 'bot', '--distribution', 'jammy', '--rosdistro-path', ROSDISTRO, '--publish']);
-    expect(r).toMatchObject({
+    const args = ['--name', 'bot', '--distribution', 'jammy', '--rosdistro-path', ROSDISTRO, '--publish'];
+    expect(request(args)).toMatchObject({
       organization: 'locus', releaseLabel: 'hotdog-20.4', flavour: 'bot', aptRepo: 's3://locus-tailor-artifacts',
-      storage: { mode: 'publish', bucket: 'locus-tailor-artifacts', cloudfrontDistributionId: 'E2EXAMPLE12345' },
     });
+    expect(storage(args)).toEqual({ mode: 'publish', bucket: 'locus-tailor-artifacts', cloudfrontDistributionId: 'E2EXAMPLE12345' });
   });
 
   const usageErrors: [string, string[], string | RegExp][] = [
@@ -100,12 +102,13 @@ describe('create_image flags', () => {
   });
 
   test('several --name build several images in one run, with one timestamp and one store', () => {
-    const requests = resolveRequests(parseFlags(['--name', 'webapp', '--name', 'dev-env', '--distribution', 'bookworm', '--local-storage']), NOW);
+    const args = ['--name', 'webapp', '--name', 'dev-env', '--distribution', 'bookworm', '--local-storage'];
+    const requests = resolveRequests(parseFlags(args), NOW);
     expect(requests.map((r) => [r.imageName, r.recipe.build_type])).toEqual([
       ['acme_webapp_bookworm_hotdog_20261126.123045', 'lxd'],
       ['acme_dev-env_bookworm_hotdog_20261126.123045', 'docker'],
     ]);
-    expect(requests[1].storage).toEqual(requests[0].storage);
+    expect(storage(args)).toEqual({ mode: 'local', path: resolve('images') });
     expect(() => request(['--name', 'webapp', '--name', 'dev-env', '--distribution', 'bookworm'])).toThrow('give exactly one --name here');
   });
 

@@ -1,5 +1,6 @@
 import { UsageError } from '../../core/errors';
 import { BuildType } from '../../recipes/schema';
+import { BuildRequest } from '../request';
 import { Packer } from './packer';
 import { lxdPacker } from './lxd';
 import { ociPacker } from './oci';
@@ -11,6 +12,11 @@ const PACKERS: Partial<Record<BuildType, Packer>> = {
   docker: ociPacker,
   bare_metal: bareMetalPacker,
 };
+
+/** The image file a request's build makes: `<image_name>.<extension of its build type>`. */
+export function imageFileName(request: Pick<BuildRequest, 'imageName' | 'recipe'>): string {
+  return `${request.imageName}.${packerFor(request.recipe.build_type).extension}`;
+}
 
 export function packerFor(buildType: BuildType): Packer {
   const packer = PACKERS[buildType];

@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { BuiltImage } from '../../core/image';
 import { BuildLog } from '../../core/log';
 import { checkNotStored, checkWritableFolder, placeFiles } from './place-files';
-import { ImageStore, StoredImage } from '../store';
+import { ImageStore, PlannedImage, StoredImage } from '../store';
 
 /** build-only: the image and its checksum files land in one folder (./images), no index. */
 export class BuildOnlyStore implements ImageStore {
@@ -10,7 +10,8 @@ export class BuildOnlyStore implements ImageStore {
 
   constructor(
     readonly dir: string,
-    private readonly expectedFile?: string,
+    /** The images of the run, each checked by verify(). */
+    private readonly planned: PlannedImage[] = [],
   ) {}
 
   describe(): string {
@@ -19,7 +20,7 @@ export class BuildOnlyStore implements ImageStore {
 
   async verify(): Promise<void> {
     await checkWritableFolder(this.dir, 'the output folder');
-    if (this.expectedFile) checkNotStored(this.dir, this.expectedFile);
+    for (const image of this.planned) checkNotStored(this.dir, image.fileName);
   }
 
   async put(image: BuiltImage, log: BuildLog): Promise<StoredImage> {

@@ -2,7 +2,8 @@ import { readdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { BuildLog } from '../../core/log';
 import { CleanupReport } from '../retention/cleanup-report';
-import { LOCAL_INDEX_FILE, readLocalIndex, updateLocalIndex } from './local-index';
+import { LOCAL_INDEX_FILE, localImagesDir } from './layout';
+import { readLocalIndex, updateLocalIndex } from './local-index';
 import { rewriteLocalStreams } from './local-streams';
 import { expiredEntries, ofOrganization, RetentionPolicy } from '../retention/retention';
 import { listEntries, withoutEntry } from '../indexes/tailor-index';
@@ -23,7 +24,7 @@ export interface LocalCleanupOptions {
  * rewritten from the indexes, then the image files, so nothing names a file that is gone.
  */
 export async function cleanupLocal(options: LocalCleanupOptions): Promise<CleanupReport> {
-  const imagesDir = join(options.root, options.releaseLabel, 'images');
+  const imagesDir = localImagesDir(options.root, options.releaseLabel);
   const index = readLocalIndex(imagesDir);
   const candidates = ofOrganization(listEntries(index), options.organization);
   const expired = expiredEntries(candidates, options.policy);

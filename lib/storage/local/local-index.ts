@@ -1,10 +1,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BuildError } from '../../core/errors';
+import { LOCAL_INDEX_FILE } from './layout';
 import { replaceFileAtomically, withFileLock } from './locked-file';
 import { parseIndex, serializeIndex, TailorIndex } from '../indexes/tailor-index';
 
-export const LOCAL_INDEX_FILE = 'index.json';
+export { LOCAL_INDEX_FILE } from './layout';
 
 /** Reads `<imagesDir>/index.json`, or an empty index when there is none yet. */
 export function readLocalIndex(imagesDir: string): TailorIndex {

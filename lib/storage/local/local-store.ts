@@ -1,11 +1,12 @@
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { BuiltImage } from '../../core/image';
 import { BuildLog } from '../../core/log';
-import { LOCAL_INDEX_FILE, updateLocalIndex } from './local-index';
-import { rewriteLocalStreams } from './local-streams';
-import { checkNotStored, checkWritableFolder, placeFiles, removePlacedFiles } from './place-files';
-import { ImageStore, StoredImage } from '../store';
 import { entryFor, withEntry } from '../indexes/tailor-index';
+import { ImageStore, PlannedImage, StoredImage } from '../store';
+import { updateLocalIndex } from './local-index';
+import { rewriteLocalStreams } from './local-streams';
+import { LOCAL_INDEX_FILE, localImagesDir } from './layout';
+import { checkNotStored, checkWritableFolder, placeFiles, removePlacedFiles } from './place-files';
 
 /**
  * local storage: an organised folder, `<path>/<release_label>/images/`, holding each
@@ -17,35 +18,34 @@ export class LocalStore implements ImageStore {
 
   constructor(
     readonly root: string,
-    readonly releaseLabel: string,
-    private readonly expectedFile?: string,
+    /** The images of the run, each checked by verify(). */
+    private readonly planned: PlannedImage[] = [],
   ) {}
 
-  get imagesDir(): string {
-    return join(this.root, this.releaseLabel, 'images');
-  }
-
   describe(): string {
-    return `local storage: ${resolve(this.imagesDir)} (index: ${LOCAL_INDEX_FILE})`;
+    const labels = [...new Set(this.planned.map((image) => image.releaseLabel))];
+    const where = labels.length === 1 ? localImagesDir(this.root, labels[0]) : localImagesDir(this.root, '<release_label>');
+    return `local storage: ${resolve(where)} (index: ${LOCAL_INDEX_FILE})`;
   }
 
   async verify(): Promise<void> {
     await checkWritableFolder(this.root, 'the local storage path');
-    if (this.expectedFile) checkNotStored(this.imagesDir, this.expectedFile);
+    for (const image of this.planned) checkNotStored(localImagesDir(this.root, image.releaseLabel), image.fileName);
   }
 
   async put(image: BuiltImage, log: BuildLog): Promise<StoredImage> {
-    const files = await placeFiles(this.imagesDir, image);
+    const imagesDir = localImagesDir(this.root, image.releaseLabel);
+    const files = await placeFiles(imagesDir, image);
     const { slot, entry } = entryFor(image);
     try {
-      await updateLocalIndex(this.imagesDir, (index) => withEntry(index, slot, entry));
+      await updateLocalIndex(imagesDir, (index) => withEntry(index, slot, entry));
     } catch (error) {
-      await removePlacedFiles(this.imagesDir, image);
+      await removePlacedFiles(imagesDir, image);
       throw error;
     }
     await rewriteLocalStreams(this.root); // simplestreams (docs/IMAGE_SERVER.md), written last
-    const index = resolve(this.imagesDir, LOCAL_INDEX_FILE);
-    log.info(`image stored in ${resolve(this.imagesDir)}; index ${index} updated`);
+    const index = resolve(imagesDir, LOCAL_INDEX_FILE);
+    log.info(`image stored in ${resolve(imagesDir)}; index ${index} updated`);
     return { imageName: image.imageName, mode: this.mode, files, index };
   }
 }

@@ -2,7 +2,8 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { BuildError } from '../../core/errors';
 import { replaceFileAtomically, withFileLock } from './locked-file';
-import { LOCAL_INDEX_FILE, readLocalIndex } from './local-index';
+import { LOCAL_INDEX_FILE, localImagesDir } from './layout';
+import { readLocalIndex } from './local-index';
 import { STREAMS_IMAGES_PATH, StreamFile, streamFilesFromIndexes, StreamImage, streamImagesFromIndex } from '../indexes/simplestreams';
 import { TailorIndex } from '../indexes/tailor-index';
 
@@ -17,7 +18,7 @@ export function localIndexes(root: string): { releaseLabel: string; index: Tailo
     ? readdirSync(root, { withFileTypes: true }).filter((d) => d.isDirectory() && d.name !== 'streams').map((d) => d.name).sort()
     : [];
   for (const label of labels) {
-    const imagesDir = join(root, label, 'images');
+    const imagesDir = localImagesDir(root, label);
     if (!existsSync(join(imagesDir, LOCAL_INDEX_FILE))) continue;
     indexes.push({ releaseLabel: label, index: readLocalIndex(imagesDir) });
   }

@@ -3,8 +3,8 @@ import { existsSync } from 'node:fs';
 import { constants, copyFile, mkdir, mkdtemp, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Artifact, BuiltImage } from '../../core/image';
-import { checksumLine } from '../../core/digest';
 import { BuildError, UsageError } from '../../core/errors';
+import { checksumFiles, manifestFileName } from '../side-files';
 import { StoredFile } from '../store';
 
 /** A file to put in a folder store: where it is now, the name it gets, and its digests. */
@@ -16,15 +16,11 @@ interface Placement {
 
 /** The files a folder store holds for one image: artifacts, checksum files, manifest. */
 export function filesFor(image: BuiltImage): Placement[] {
-  const files: Placement[] = [];
-  for (const artifact of image.artifacts) {
-    files.push({ from: artifact.path, fileName: artifact.fileName });
-    const stem = artifact.role === 'image' ? image.imageName : artifact.fileName;
-    files.push({ content: checksumLine(artifact.md5, artifact.fileName), fileName: `${stem}.md5` });
-    files.push({ content: checksumLine(artifact.sha256, artifact.fileName), fileName: `${stem}.sha256` });
-  }
-  files.push({ from: image.manifestPath, fileName: `${image.imageName}.manifest` });
-  return files;
+  return [
+    ...image.artifacts.map((artifact) => ({ from: artifact.path, fileName: artifact.fileName })),
+    ...checksumFiles(image).map((file) => ({ content: file.text, fileName: file.fileName })),
+    { from: image.manifestPath, fileName: manifestFileName(image) },
+  ];
 }
 
 /**

@@ -90,15 +90,21 @@ export async function pushImage(push: PushRequest): Promise<PushResult> {
  */
 export async function pushBuiltImage(
   image: BuiltImage,
-  target: { registry: string | undefined; repository?: string },
+  target: { registry?: string; repository?: string },
   options: Pick<PushRequest, 'env' | 'ecrClient' | 'log' | 'signal'>,
 ): Promise<PushResult> {
+  const registry = checkPushTarget(target);
+  const tag = imageTag({ name: image.name, distribution: image.distribution, releaseLabel: image.releaseLabel });
+  const repository = repositoryName(target.repository, image.organization);
+  return pushImage({ ...options, source: ociSourceOf(image), registry, name: `${repository}:${tag}` });
+}
+
+/** The registry a docker image is published to; a UsageError when there is none. */
+export function checkPushTarget(target: { registry?: string }): string {
   if (!target.registry) {
     throw new UsageError('publishing a docker image needs --docker-registry (or docker_registry in the common configuration)');
   }
-  const tag = imageTag({ name: image.name, distribution: image.distribution, releaseLabel: image.releaseLabel });
-  const repository = repositoryName(target.repository, image.organization);
-  return pushImage({ ...options, source: ociSourceOf(image), registry: target.registry, name: `${repository}:${tag}` });
+  return target.registry;
 }
 
 /** The image file a docker build wrote that holds the OCI layout (the .oci.tar, or the .docker.tar). */

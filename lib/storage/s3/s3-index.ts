@@ -1,7 +1,8 @@
-import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { S3Client } from '@aws-sdk/client-s3';
 import { BuildLog } from '../../core/log';
+import { sleep } from '../../core/sleep';
 import { entriesPrefix, entryKey, imageNameOfEntryKey, indexKey } from './s3-keys';
-import { forEachLimited, getText, isConditionFailed, isNotFound, listObjects, putText } from './s3-objects';
+import { forEachLimited, getText, headOrUndefined, isConditionFailed, listObjects, putText } from './s3-objects';
 import { IndexEntry, IndexSlot, TailorIndex, listEntries, parseIndex, serializeIndex, withEntry } from '../indexes/tailor-index';
 
 /**
@@ -62,19 +63,6 @@ export interface S3IndexOptions {
 export const INDEX_CACHE_CONTROL = 'public, max-age=60, must-revalidate';
 export const ENTRY_CACHE_CONTROL = 'no-cache';
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason ?? new Error('aborted'));
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
 
 function isStoredEntry(value: unknown): value is StoredEntry {
   const v = value as StoredEntry | undefined;
@@ -209,17 +197,9 @@ export class S3IndexWriter {
    */
   private async serverWronglyRejected(key: string, sentEtag: string): Promise<boolean> {
     if (this.mode === 'unconditional') return false;
-    let now: string | undefined;
-    try {
-      const head = await this.options.client.send(new HeadObjectCommand({ Bucket: this.options.bucket, Key: key }), {
-        abortSignal: this.options.signal,
-      });
-      now = head.ETag;
-    } catch (error) {
-      if (isNotFound(error)) return false;
-      throw error;
-    }
-    if ((now ?? '').replace(/"/g, '') !== sentEtag.replace(/"/g, '')) return false;
+    const head = await headOrUndefined(this.options.client, this.options.bucket, key, this.options.signal);
+    if (!head) return false;
+    if ((head.ETag ?? '').replace(/"/g, '') !== sentEtag.replace(/"/g, '')) return false;
     const from = this.mode;
     this.mode = this.mode === 'quoted' ? 'bare' : 'unconditional';
     this.options.log.debug(`s3: If-Match with the ${from} ETag was refused for an unchanged object; using ${this.mode} writes`);

@@ -3,10 +3,11 @@ import { randomUUID } from 'node:crypto';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { CloudFrontClient } from '@aws-sdk/client-cloudfront';
 import { Artifact, BuiltImage, mainArtifact } from '../../core/image';
-import { checksumLine } from '../../core/digest';
+import { requireHostTools } from '../../core/host-tools';
 import { BuildLog } from '../../core/log';
-import { pushBuiltImage } from '../registry/push';
-import { BuildError, UsageError } from '../../core/errors';
+import { checkPushTarget, pushBuiltImage } from '../registry/push';
+import { checksumFiles, manifestFileName } from '../side-files';
+import { BuildError } from '../../core/errors';
 import { rewriteBucketStreams } from './bucket-streams';
 import { createCloudFrontClient, createS3Client } from '../../core/s3-client';
 import { invalidatePaths } from './s3-cloudfront';
@@ -14,7 +15,7 @@ import { ConditionMode, S3IndexWriter, StoredEntry, putEntryObject } from './s3-
 import { indexKey, objectKey } from './s3-keys';
 import { headOrUndefined, putText } from './s3-objects';
 import { DEFAULT_TUNING, UploadTuning, uploadFile } from './s3-upload';
-import { ImageStore, StoredFile, StoredImage } from '../store';
+import { ImageStore, PlannedImage, StoredFile, StoredImage } from '../store';
 import { entryFor, withEntry } from '../indexes/tailor-index';
 
 /** Images never change under their name: a CDN may keep them for a year without asking. */
@@ -30,10 +31,11 @@ export interface S3StoreOptions {
   tuning?: UploadTuning;
   /** Rounds of the index update before giving up. */
   maxIndexRounds?: number;
-  /** The release this store publishes into (verify() checks access to its prefix). */
-  releaseLabel?: string;
-  /** For docker builds: push the image here before it is indexed. */
-  docker?: { registry: string | undefined; repository?: string };
+  /**
+   * The images of the run: verify() checks access to each one's release prefix and that
+   * each docker image has a registry; put() pushes docker images to theirs before indexing.
+   */
+  images?: PlannedImage[];
 }
 
 export function contentTypeOf(fileName: string): string {
@@ -83,24 +85,28 @@ export class S3ImageStore implements ImageStore {
   }
 
   async verify(): Promise<void> {
-    if (this.options.docker && !this.options.docker.registry) {
-      throw new UsageError('publishing a docker image needs --docker-registry (or docker_registry in the common configuration)');
-    }
+    const planned = this.options.images ?? [];
+    const pushed = planned.filter((image) => image.push);
+    for (const image of pushed) checkPushTarget(image.push!);
+    if (pushed.length > 0) requireHostTools([{ command: 'skopeo', package: 'skopeo' }]);
     // A listing of the release prefix needs only what grantPublish gives (not HeadBucket's
     // unconditional s3:ListBucket).
-    const prefix = this.options.releaseLabel ? `${objectKey(this.options.releaseLabel, '')}` : undefined;
-    try {
-      await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, MaxKeys: 1 }));
-    } catch (error) {
-      throw new BuildError(`cannot reach bucket s3://${this.bucket}: ${describeS3Error(error)}`);
+    const labels = [...new Set(planned.map((image) => image.releaseLabel))];
+    for (const prefix of labels.length > 0 ? labels.map((label) => objectKey(label, '')) : [undefined]) {
+      try {
+        await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, MaxKeys: 1 }));
+      } catch (error) {
+        throw new BuildError(`cannot reach bucket s3://${this.bucket}${prefix ? ` (prefix ${prefix})` : ''}: ${describeS3Error(error)}`);
+      }
     }
   }
 
   async put(built: BuiltImage, log: BuildLog, signal?: AbortSignal): Promise<StoredImage> {
     let image = built;
-    if (this.options.docker && image.buildType === 'docker') {
+    const push = this.options.images?.find((planned) => planned.imageName === image.imageName)?.push;
+    if (push && image.buildType === 'docker') {
       // The registry first: the index entry then names the pushed reference.
-      const pushed = await pushBuiltImage(image, this.options.docker, { log, signal });
+      const pushed = await pushBuiltImage(image, push, { log, signal });
       image = { ...image, reference: pushed.pinned ?? pushed.reference };
       log.info(`pushed ${image.reference}`);
     }
@@ -190,22 +196,15 @@ export class S3ImageStore implements ImageStore {
   /** `<image>.md5`, `<image>.sha256` in md5sum/sha256sum format, and `<image>.manifest`. */
   private async putSideFiles(image: BuiltImage, log: BuildLog, signal?: AbortSignal): Promise<void> {
     mainArtifact(image);
-    // As the local store does: `<image>.md5`/`.sha256` for the image, `<file>.md5`/`.sha256` for extras.
-    const side: [string, string][] = image.artifacts.flatMap((artifact): [string, string][] => {
-      const stem = artifact.role === 'image' ? image.imageName : artifact.fileName;
-      return [
-        [`${stem}.md5`, checksumLine(artifact.md5, artifact.fileName)],
-        [`${stem}.sha256`, checksumLine(artifact.sha256, artifact.fileName)],
-      ];
-    });
+    const side = checksumFiles(image);
     try {
-      side.push([`${image.imageName}.manifest`, await readFile(image.manifestPath, 'utf8')]);
+      side.push({ fileName: manifestFileName(image), text: await readFile(image.manifestPath, 'utf8') });
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
       log.warn(`${image.imageName} has no package manifest; publishing without one`);
     }
     await Promise.all(
-      side.map(async ([fileName, text]) => {
+      side.map(async ({ fileName, text }) => {
         const key = objectKey(image.releaseLabel, fileName);
         await putText(this.client, this.bucket, key, text, { contentType: contentTypeOf(fileName), cacheControl: IMAGE_CACHE_CONTROL, signal });
         log.debug(`s3: wrote ${key}`);
@@ -233,7 +232,7 @@ export class S3ImageStore implements ImageStore {
 
 export function createS3Store(
   storage: { bucket: string; cloudfrontDistributionId?: string },
-  context: Pick<S3StoreOptions, 'releaseLabel' | 'docker'> = {},
+  images: PlannedImage[] = [],
 ): S3ImageStore {
-  return new S3ImageStore({ bucket: storage.bucket, cloudfrontDistributionId: storage.cloudfrontDistributionId, ...context });
+  return new S3ImageStore({ bucket: storage.bucket, cloudfrontDistributionId: storage.cloudfrontDistributionId, images });
 }

@@ -94,9 +94,6 @@ export const ociPacker: Packer = {
 
   verify(request: BuildRequest): void {
     referenceFor(request);
-    if (request.storage.mode === 'publish' && request.dockerRegistry) {
-      requireHostTools([{ command: 'skopeo', package: 'skopeo' }]);
-    }
   },
 
   async prepareRootfs(input: PackInput): Promise<void> {

@@ -1,0 +1,5 @@
+/** Where the finished images of a run go (one storage mode for the whole run). */
+export type StorageRequest =
+  | { mode: 'build-only'; path: string }
+  | { mode: 'local'; path: string }
+  | { mode: 'publish'; bucket: string; cloudfrontDistributionId?: string };
