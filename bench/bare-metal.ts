@@ -6,6 +6,7 @@ import { packageSet } from '../lib/builder/build';
 import { findOnPath } from '../lib/core/host-tools';
 import { diskIds } from '../lib/builder/packers/disk/identifiers';
 import { planDisk } from '../lib/builder/packers/disk/layout';
+import { bootstrapSpecOf } from '../lib/builder/bootstrap-spec';
 import { mmdebstrapArguments } from '../lib/builder/mmdebstrap';
 import { createImageCommand, CreateImageOptions } from '../lib/cli/create-image-options';
 import { resolveRequest } from '../lib/cli/resolve-request';
@@ -48,9 +49,7 @@ export async function benchBareMetal(): Promise<BenchRow[]> {
     // The floor: what any tool must do at least.
     const rootfs = join(work, 'floor', 'rootfs');
     mkdirSync(join(work, 'floor'), { recursive: true });
-    const floorBootstrap = await timeCommand('mmdebstrap', mmdebstrapArguments({
-      distribution: request.distribution, request, recipe: request.recipe, packages, rootfs,
-    }));
+    const floorBootstrap = await timeCommand('mmdebstrap', mmdebstrapArguments(bootstrapSpecOf(request, packages), rootfs));
     const floorDisk = join(work, 'floor.raw');
     const floorAssemble = await timeAssembly(rootfs, floorDisk, work);
     const floorXz = await timeCommand('sh', ['-c', 'xz -T0 -c -- "$1" > "$1.xz"', 'sh', floorDisk]);

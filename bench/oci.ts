@@ -35,13 +35,12 @@ export async function benchOci(): Promise<BenchRow[]> {
     const resolved = resolveRequest(command.opts<CreateImageOptions>());
     const recipe = { ...resolved.recipe, user: undefined, docker: { env: {}, labels: {}, cmd: ['bash'] } };
     const request: BuildRequest = { ...resolved, recipe };
-    const bookworm = request.distribution;
     const inputFor = (dir: string): PackInput => {
       rmSync(dir, { recursive: true, force: true });
       mkdirSync(join(dir, 'staging'), { recursive: true });
       mkdirSync(join(dir, 'scratch'), { recursive: true });
       return {
-        request, recipe, distribution: bookworm, rootfs: rootfs!, stagingDir: join(dir, 'staging'), scratchDir: join(dir, 'scratch'),
+        request, rootfs: rootfs!, stagingDir: join(dir, 'staging'), scratchDir: join(dir, 'scratch'),
         log: silentLog, signal: new AbortController().signal, cleanups: new CleanupStack(),
       };
     };

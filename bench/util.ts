@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { packageSet } from '../lib/builder/build';
 import { BuildRequest } from '../lib/builder/request';
+import { bootstrapSpecOf } from '../lib/builder/bootstrap-spec';
 import { mmdebstrapArguments } from '../lib/builder/mmdebstrap';
 import { createImageCommand, CreateImageOptions } from '../lib/cli/create-image-options';
 import { resolveRequest } from '../lib/cli/resolve-request';
@@ -80,9 +81,7 @@ export function planOf(args: string[]): { request: BuildRequest; packages: strin
 export async function floorBootstrap(work: string, request: BuildRequest, packages: string[]): Promise<{ rootfs: string; seconds: number }> {
   const rootfs = join(work, 'floor', 'rootfs');
   mkdirSync(join(work, 'floor'), { recursive: true });
-  const seconds = await timeCommand('mmdebstrap', mmdebstrapArguments({
-    distribution: request.distribution, request, recipe: request.recipe, packages, rootfs,
-  }));
+  const seconds = await timeCommand('mmdebstrap', mmdebstrapArguments(bootstrapSpecOf(request, packages), rootfs));
   return { rootfs, seconds };
 }
 

@@ -1,9 +1,10 @@
 import { existsSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { join } from 'node:path';
+import { BuildLog } from '../core/log';
 import { BootstrapCache, CacheOutcome, debCacheHooks } from './bootstrap-cache';
+import { BootstrapSpec } from './bootstrap-spec';
 import { CleanupStack } from './cleanup';
-import { BuildContext } from './context';
 import { bootstrapKeyOf, runMmdebstrap } from './mmdebstrap';
 import { BuildRequest } from './request';
 import { removeWorkDir } from './workdir';
@@ -17,6 +18,9 @@ export interface BaseTree {
   cache: CacheOutcome;
 }
 
+/** Where a base is made and cached: the settings of the first request of its group (they agree, see baseGroupKey). */
+export type BaseSettings = Pick<BuildRequest, 'noCache' | 'cacheDir' | 'cacheMaxAgeHours' | 'workRoot'>;
+
 /**
  * The base shared by the builds of one run that bootstrap alike (same distribution,
  * mirrors and variant): made once, by the first of them to need it, from the packages
@@ -28,28 +32,33 @@ export class SharedBase {
   private made?: Promise<BaseTree>;
 
   constructor(
-    readonly packages: string[],
+    readonly spec: BootstrapSpec,
+    private readonly settings: BaseSettings,
     /** The whole run's cleanups (not one build's): the base is used by several builds. */
     private readonly runCleanups: CleanupStack,
   ) {}
 
-  obtain(ctx: BuildContext): Promise<BaseTree> {
-    this.made ??= this.make(ctx);
+  get packages(): string[] {
+    return this.spec.packages;
+  }
+
+  obtain(log: BuildLog, signal: AbortSignal): Promise<BaseTree> {
+    this.made ??= this.make(log, signal);
     return this.made;
   }
 
-  private async make(ctx: BuildContext): Promise<BaseTree> {
-    const { request, log, signal } = ctx;
-    const packages = this.packages;
-    if (request.noCache) {
-      const dir = await mkdtemp(join(request.workRoot, `base-${request.distribution.codename}-`));
+  private async make(log: BuildLog, signal: AbortSignal): Promise<BaseTree> {
+    const { spec, settings } = this;
+    const { packages } = spec;
+    if (settings.noCache) {
+      const dir = await mkdtemp(join(settings.workRoot, `base-${spec.distribution.codename}-`));
       this.runCleanups.push(`remove ${dir}`, () => removeWorkDir(dir, log));
       const tree = join(dir, 'rootfs');
-      await runMmdebstrap(ctx, tree, packages, []);
+      await runMmdebstrap(spec, tree, [], { log, signal });
       return { tree, packages, cache: 'off' };
     }
-    const cache = new BootstrapCache(request.cacheDir, request.cacheMaxAgeHours, log, signal);
-    const { key, input } = await bootstrapKeyOf(ctx, packages);
+    const cache = new BootstrapCache(settings.cacheDir, settings.cacheMaxAgeHours, log, signal);
+    const { key, input } = await bootstrapKeyOf(spec, log);
     const found = await cache.lookup(key);
     if (found.outcome === 'hit') {
       log.info(`bootstrap: cache hit (${key.slice(0, 12)})`);
@@ -60,7 +69,7 @@ export class SharedBase {
     this.runCleanups.push(`remove ${scratch}`, async () => {
       if (existsSync(scratch)) await removeWorkDir(scratch, log);
     });
-    await runMmdebstrap(ctx, scratch, packages, debCacheHooks(debDirOf(request)));
+    await runMmdebstrap(spec, scratch, debCacheHooks(debDirOf(settings.cacheDir)), { log, signal });
     // The entry is packed while the builds go on; it is put in place once they are done
     // (pushed after the scratch tree's removal, so it runs first).
     const saving = cache.beginSave(key, scratch, input);
@@ -71,9 +80,9 @@ export class SharedBase {
   }
 }
 
-/** Where downloaded .deb files are shared between builds. */
-export function debDirOf(request: BuildRequest): string {
-  return join(request.cacheDir, 'debs');
+/** Where downloaded .deb files are shared between builds (in the bootstrap cache's folder). */
+export function debDirOf(cacheDir: string): string {
+  return join(cacheDir, 'debs');
 }
 
 /** Builds bootstrap together when these match; the key says what they share. */

@@ -5,7 +5,8 @@ import { BuiltImage } from '../core/image';
 import { CacheOutcome } from './bootstrap-cache';
 import { CleanupStack } from './cleanup';
 import { baseGroupKey, commonPackages, SharedBase } from './base-rootfs';
-import { BuildContext, Stage } from './context';
+import { bootstrapSpecOf } from './bootstrap-spec';
+import { BuildContext, BuildPlan, Stage, workPathsOf } from './context';
 import { BuildLog } from '../core/log';
 import { packerFor } from './packers';
 import { BuildRequest } from './request';
@@ -13,10 +14,11 @@ import { bootstrapStage } from './stages/bootstrap';
 import { finalizeStage } from './stages/finalize';
 import { checksumStage, packStage } from './stages/pack';
 import { removeWorkDir } from './workdir';
+import { prepareStage } from './stages/prepare';
 import { provisionStage } from './stages/provision';
 
 /** The build, as one readable list of named steps. */
-export const STAGES: readonly Stage[] = [bootstrapStage, provisionStage, finalizeStage, packStage, checksumStage];
+export const STAGES: readonly Stage[] = [bootstrapStage, provisionStage, prepareStage, finalizeStage, packStage, checksumStage];
 
 /** How long each stage took, in seconds. */
 export type StageTimings = Record<string, number>;
@@ -67,13 +69,13 @@ export async function buildImages(requests: BuildRequest[], options: BuildOption
   const { log, signal } = options;
   const runCleanups = new CleanupStack();
   const bases = sharedBases(requests, runCleanups);
-  const contexts = requests.map((request, i) => newContext(request, bases[i], log, signal));
+  const plans = requests.map((request, i) => newPlan(request, bases[i], log, signal));
 
   log.stageStart('verify', `plan (${requests.length} image${requests.length > 1 ? 's' : ''}), host tools, mirrors, store`);
   const verifyStart = Date.now();
   try {
     for (const check of options.preflight ?? []) await check.verify();
-    for (const ctx of contexts) for (const stage of STAGES) await stage.verify(ctx);
+    for (const plan of plans) for (const stage of STAGES) await stage.verify(plan);
   } catch (error) {
     log.stageEnd('verify', false);
     throw error;
@@ -83,9 +85,9 @@ export async function buildImages(requests: BuildRequest[], options: BuildOption
 
   const outcomes: BuildOutcome[] = [];
   try {
-    for (const ctx of contexts) {
-      if (contexts.length > 1) log.info(`image ${outcomes.length + 1} of ${contexts.length}: ${ctx.request.imageName} (${ctx.recipe.build_type})`);
-      outcomes.push(await buildOne(ctx, { verify: verifySeconds }, options));
+    for (const plan of plans) {
+      if (plans.length > 1) log.info(`image ${outcomes.length + 1} of ${plans.length}: ${plan.request.imageName} (${plan.request.recipe.build_type})`);
+      outcomes.push(await buildOne(plan, { verify: verifySeconds }, options));
     }
     return outcomes;
   } finally {
@@ -99,24 +101,35 @@ export async function buildImage(request: BuildRequest, options: BuildOptions): 
   return outcome;
 }
 
-function newContext(request: BuildRequest, base: SharedBase, log: BuildLog, signal: AbortSignal): BuildContext {
-  return {
-    request,
-    recipe: request.recipe,
-    distribution: request.distribution,
-    packer: packerFor(request.recipe.build_type),
-    log,
-    signal,
-    cleanups: new CleanupStack(),
-    base,
-    workDir: '',
-    rootfs: '',
-    stagingDir: '',
-    scratchDir: '',
-    packages: packageSet(request),
-    packed: [],
-    artifacts: [],
-  };
+function newPlan(request: BuildRequest, base: SharedBase, log: BuildLog, signal: AbortSignal): BuildPlan {
+  return { request, packer: packerFor(request.recipe.build_type), log, signal, packages: packageSet(request), base };
+}
+
+/** The build's context, whole: its private work directory made (removed again by its cleanups unless kept). */
+async function openContext(plan: BuildPlan): Promise<BuildContext> {
+  const { request, log } = plan;
+  let workDir: string;
+  try {
+    await mkdir(request.workRoot, { recursive: true });
+    workDir = await mkdtemp(join(request.workRoot, `${request.name}-${request.distribution.codename}-`));
+  } catch (error) {
+    throw new BuildError(`cannot create a work directory in ${request.workRoot}: ${(error as NodeJS.ErrnoException).code ?? error}`);
+  }
+  const cleanups = new CleanupStack();
+  if (!request.keepWorkDir) {
+    cleanups.push(`remove ${workDir}`, () => removeWorkDir(workDir, log));
+  } else {
+    cleanups.push('keep work dir', () => log.info(`work directory kept: ${workDir}`));
+  }
+  const ctx: BuildContext = { ...plan, ...workPathsOf(workDir, request.imageName), cleanups, packed: [], artifacts: [] };
+  try {
+    await mkdir(ctx.stagingDir);
+    await mkdir(ctx.scratchDir);
+  } catch (error) {
+    await cleanups.runAll(log);
+    throw new BuildError(`cannot prepare the work directory ${workDir}: ${(error as NodeJS.ErrnoException).code ?? error}`);
+  }
+  return ctx;
 }
 
 /** Each request's base: one per group of requests that bootstrap alike, from the packages they share. */
@@ -128,30 +141,15 @@ function sharedBases(requests: BuildRequest[], runCleanups: CleanupStack): Share
   }
   const bases = new Map<string, SharedBase>();
   for (const [key, group] of groups) {
-    bases.set(key, new SharedBase(commonPackages(group.map(packageSet)), runCleanups));
+    const spec = bootstrapSpecOf(group[0], commonPackages(group.map(packageSet)));
+    bases.set(key, new SharedBase(spec, group[0], runCleanups));
   }
   return requests.map((request) => bases.get(baseGroupKey(request))!);
 }
 
-async function buildOne(ctx: BuildContext, timings: StageTimings, options: BuildOptions): Promise<BuildOutcome> {
-  const { request, log, signal, cleanups } = ctx;
-  try {
-    await mkdir(request.workRoot, { recursive: true });
-    ctx.workDir = await mkdtemp(join(request.workRoot, `${request.name}-${request.distribution.codename}-`));
-  } catch (error) {
-    throw new BuildError(`cannot create a work directory in ${request.workRoot}: ${(error as NodeJS.ErrnoException).code ?? error}`);
-  }
-  if (!request.keepWorkDir) {
-    cleanups.push(`remove ${ctx.workDir}`, () => removeWorkDir(ctx.workDir, log));
-  } else {
-    cleanups.push('keep work dir', () => log.info(`work directory kept: ${ctx.workDir}`));
-  }
-  ctx.rootfs = join(ctx.workDir, 'rootfs');
-  ctx.stagingDir = join(ctx.workDir, 'staging');
-  ctx.scratchDir = join(ctx.workDir, 'scratch');
-  await mkdir(ctx.stagingDir);
-  await mkdir(ctx.scratchDir);
-
+async function buildOne(plan: BuildPlan, timings: StageTimings, options: BuildOptions): Promise<BuildOutcome> {
+  const ctx = await openContext(plan);
+  const { log, signal, cleanups } = ctx;
   try {
     for (const stage of STAGES) {
       if (signal.aborted) throw new InterruptedError(String(signal.reason));
@@ -188,9 +186,9 @@ function builtImage(ctx: BuildContext): BuiltImage {
     organization: request.organization,
     releaseLabel: request.releaseLabel,
     timestamp: request.timestamp,
-    buildType: ctx.recipe.build_type,
+    buildType: request.recipe.build_type,
     indexKey: ctx.packer.indexKey,
     artifacts: ctx.artifacts,
-    manifestPath: ctx.manifestPath!,
+    manifestPath: ctx.manifestPath,
   };
 }

@@ -1,48 +1,69 @@
-import { Recipe } from '../recipes/schema';
-import { SharedBase } from './base-rootfs';
+import { join } from 'node:path';
 import { Artifact } from '../core/image';
-import { CacheOutcome } from './bootstrap-cache';
-import { CleanupStack } from './cleanup';
-import { Distribution } from '../core/distributions';
 import { BuildLog } from '../core/log';
+import { SharedBase } from './base-rootfs';
+import { CacheOutcome } from './bootstrap-cache';
 import { MountedChroot } from './chroot';
+import { CleanupStack } from './cleanup';
 import { Packer, PackedFile } from './packers/packer';
 import { BuildRequest } from './request';
 import { ResolvedPassword } from './secrets';
 
-/** The state a build's stages share, filled in as they run. */
-export interface BuildContext {
+/** One image's build as planned, before anything is done: what every stage's verify() sees. */
+export interface BuildPlan {
   request: BuildRequest;
-  recipe: Recipe;
-  distribution: Distribution;
   packer: Packer;
   log: BuildLog;
   signal: AbortSignal;
-  cleanups: CleanupStack;
-  /** This build's private work directory and the places inside it. */
-  workDir: string;
-  rootfs: string;
-  stagingDir: string;
-  scratchDir: string;
   /** Every package the rootfs gets at bootstrap (recipe + template + packer needs). */
   packages: string[];
   /** The bootstrapped tree this build's rootfs is an overlay on (shared within a run). */
   base: SharedBase;
-  /** What the bootstrap cache did for this build. */
-  cacheOutcome?: CacheOutcome;
-  /** The user's password, read during verification; never logged or written in clear. */
+  /** The user's password, read by verification; never logged or written in clear. */
   password?: ResolvedPassword;
+}
+
+/** The places inside a build's private work directory. */
+export interface WorkPaths {
+  workDir: string;
+  /** The image's root filesystem (an overlay on the base, mounted by bootstrap). */
+  rootfs: string;
+  /** The artifacts, moved into the store only when all are whole. */
+  stagingDir: string;
+  /** A packer's scratch space. */
+  scratchDir: string;
+  /** `<staging>/<image_name>.manifest`, written by finalize. */
+  manifestPath: string;
+}
+
+export function workPathsOf(workDir: string, imageName: string): WorkPaths {
+  const stagingDir = join(workDir, 'staging');
+  return {
+    workDir,
+    rootfs: join(workDir, 'rootfs'),
+    stagingDir,
+    scratchDir: join(workDir, 'scratch'),
+    manifestPath: join(stagingDir, `${imageName}.manifest`),
+  };
+}
+
+/** A build under way: the plan, its work paths and cleanups, and what the stages have made so far. */
+export interface BuildContext extends BuildPlan, WorkPaths {
+  cleanups: CleanupStack;
+  /** What the bootstrap cache did for this build (set by bootstrap). */
+  cacheOutcome?: CacheOutcome;
+  /** The rootfs mounted for chroot (from provision until finalize). */
   chroot?: MountedChroot;
+  /** What pack wrote; then the same with checksums. */
   packed: PackedFile[];
   artifacts: Artifact[];
-  manifestPath?: string;
 }
 
 /** One named step of the build: checked before anything runs, then run in order. */
 export interface Stage {
   readonly name: string;
   /** A few words shown beside the stage name. */
-  describe(ctx: BuildContext): string;
-  verify(ctx: BuildContext): Promise<void> | void;
+  describe(plan: BuildPlan): string;
+  verify(plan: BuildPlan): Promise<void> | void;
   run(ctx: BuildContext): Promise<void>;
 }

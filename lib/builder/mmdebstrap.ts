@@ -1,62 +1,60 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import packageJson from '../../package.json';
-import { BootstrapKeyInput, bootstrapKey } from './bootstrap-cache';
-import { BuildContext } from './context';
-import { aptSources } from '../core/distributions';
 import { run } from '../core/exec';
+import { BuildLog } from '../core/log';
+import { BootstrapKeyInput, bootstrapKey } from './bootstrap-cache';
+import { BootstrapSpec } from './bootstrap-spec';
 
-/** The arguments of `mmdebstrap` for a rootfs with these packages, the mirrors and suites of the request. */
-export function mmdebstrapArguments(ctx: Pick<BuildContext, 'distribution' | 'request' | 'recipe' | 'packages' | 'rootfs'>): string[] {
-  const { distribution, request } = ctx;
-  // One-line sources take one suite each: "deb URI SUITE COMPONENT...".
-  const sources = aptSources(distribution, request.mirror, request.securityMirror).flatMap((source) =>
-    source.suites.map((suite) => `deb ${source.uri} ${suite} ${source.components.join(' ')}`),
-  );
+/** The arguments of `mmdebstrap` that bootstrap `spec` into the directory `target`; `options` (hooks) go before the positionals. */
+export function mmdebstrapArguments(spec: BootstrapSpec, target: string, options: string[] = []): string[] {
+  const { distribution } = spec;
   return [
     '--mode=root',
-    `--variant=${ctx.recipe.variant}`,
+    `--variant=${spec.variant}`,
     '--format=directory',
+    `--architectures=${spec.architecture}`,
     `--keyring=${distribution.keyring}`,
     `--components=${distribution.components.join(',')}`,
-    ...(ctx.packages.length > 0 ? [`--include=${ctx.packages.join(',')}`] : []),
+    ...(spec.packages.length > 0 ? [`--include=${spec.packages.join(',')}`] : []),
     '--aptopt=Acquire::Languages "none"',
     '--aptopt=Acquire::Retries "3"',
     '--skip=cleanup/apt/lists',
+    ...options,
     distribution.codename,
-    ctx.rootfs,
-    ...sources,
+    target,
+    ...spec.sources,
   ];
 }
 
-/** mmdebstrap into `tree`: the distribution with `packages`, package lists kept for provisioning. */
-export async function runMmdebstrap(ctx: BuildContext, tree: string, packages: string[], extraArgs: string[]): Promise<void> {
-  const args = mmdebstrapArguments({ ...ctx, packages, rootfs: tree });
-  // Options go before the suite, target and mirrors (the last three + source lines).
-  const firstPositional = args.indexOf(ctx.distribution.codename);
-  args.splice(firstPositional, 0, ...extraArgs);
-  await run('mmdebstrap', args, {
-    log: ctx.log,
-    signal: ctx.signal,
+/** mmdebstrap of `spec` into `target`; package lists are kept for provisioning. */
+export async function runMmdebstrap(
+  spec: BootstrapSpec,
+  target: string,
+  options: string[],
+  context: { log: BuildLog; signal: AbortSignal },
+): Promise<void> {
+  await run('mmdebstrap', mmdebstrapArguments(spec, target, options), {
+    log: context.log,
+    signal: context.signal,
     describe: 'mmdebstrap',
     env: { ...process.env, LC_ALL: 'C.UTF-8' },
   });
 }
 
-/** What the cache key is made of, read from the tools and files themselves. */
-export async function bootstrapKeyOf(ctx: BuildContext, packages: string[]): Promise<{ key: string; input: BootstrapKeyInput }> {
-  const { stdout } = await run('mmdebstrap', ['--version'], { log: ctx.log, capture: true, describe: 'mmdebstrap --version' });
-  const args = mmdebstrapArguments({ ...ctx, packages });
+/** The cache key of `spec`, from the spec and the versions of the tools that act on it. */
+export async function bootstrapKeyOf(spec: BootstrapSpec, log: BuildLog): Promise<{ key: string; input: BootstrapKeyInput }> {
+  const { stdout } = await run('mmdebstrap', ['--version'], { log, capture: true, describe: 'mmdebstrap --version' });
   const input: BootstrapKeyInput = {
     toolVersion: packageJson.version,
     mmdebstrapVersion: stdout.trim(),
-    codename: ctx.distribution.codename,
-    variant: ctx.recipe.variant,
-    architecture: 'amd64',
-    components: ctx.distribution.components,
-    sources: args.filter((arg) => arg.startsWith('deb ')),
-    packages,
-    keyringSha256: createHash('sha256').update(readFileSync(ctx.distribution.keyring)).digest('hex'),
+    codename: spec.distribution.codename,
+    variant: spec.variant,
+    architecture: spec.architecture,
+    components: spec.distribution.components,
+    sources: spec.sources,
+    packages: spec.packages,
+    keyringSha256: createHash('sha256').update(readFileSync(spec.distribution.keyring)).digest('hex'),
   };
   return { key: bootstrapKey(input), input };
 }

@@ -328,7 +328,7 @@ describeWith(
       mkdirSync(join(layoutDir, 'scratch'), { recursive: true });
       const other = await buildOciLayout(
         {
-          request: { ...request, timestamp: '20260102.120000' }, recipe, distribution: bookworm,
+          request: { ...request, timestamp: '20260102.120000' },
           rootfs: join(secretsWorkDir, 'rootfs'), stagingDir: layoutDir, scratchDir: join(layoutDir, 'scratch'),
           log: recordingLog([]), signal: new AbortController().signal, cleanups: new CleanupStack(),
         },

@@ -60,8 +60,9 @@ export const lxdPacker: Packer = {
 };
 
 /** The metadata LXD reads on import; properties are what `lxc image info` shows. */
-export function lxdMetadata(input: Pick<PackInput, 'request' | 'recipe' | 'distribution'>): string {
-  const { request, recipe, distribution } = input;
+export function lxdMetadata(input: Pick<PackInput, 'request'>): string {
+  const { request } = input;
+  const { recipe, distribution } = request;
   const created = timestampToEpoch(request.timestamp);
   const hostnameTemplate = { when: ['create', 'copy'], create_only: false, template: 'hostname.tpl', properties: {} };
   return stringify(

@@ -17,9 +17,8 @@ export interface ChrootRunner {
 
 /** What a packer gets: a finished rootfs, read-only to it, and a staging dir to write to. */
 export interface PackInput {
+  /** The build's request (its recipe and distribution included). */
   request: BuildRequest;
-  recipe: Recipe;
-  distribution: Distribution;
   /** The provisioned and finalized root filesystem (a directory). Do not modify it. */
   rootfs: string;
   /** Write the artifacts here; they are moved into the store only when all are whole. */

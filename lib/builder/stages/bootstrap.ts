@@ -20,14 +20,14 @@ import { mountOverlayRootfs } from '../overlay';
 export const bootstrapStage: Stage = {
   name: 'bootstrap',
 
-  describe: (ctx) => `${ctx.distribution.codename}, ${ctx.packages.length} packages${ctx.request.noCache ? ', no cache' : ''}`,
+  describe: (ctx) => `${ctx.request.distribution.codename}, ${ctx.packages.length} packages${ctx.request.noCache ? ', no cache' : ''}`,
 
   async verify(ctx) {
     requireHostTools([
       { command: 'mmdebstrap', package: 'mmdebstrap' },
       ...(ctx.request.noCache ? [] : [{ command: 'zstd', package: 'zstd' }, { command: 'flock', package: 'util-linux' }]),
     ]);
-    const { distribution } = ctx;
+    const { distribution } = ctx.request;
     if (!existsSync(distribution.keyring)) {
       throw new BuildError(
         `the ${distribution.os} archive keyring ${distribution.keyring} is missing ` +
@@ -41,9 +41,9 @@ export const bootstrapStage: Stage = {
   },
 
   async run(ctx) {
-    const base = await ctx.base.obtain(ctx);
+    const base = await ctx.base.obtain(ctx.log, ctx.signal);
     ctx.cacheOutcome = base.cache;
-    ctx.rootfs = await mountOverlayRootfs(base.tree, ctx.workDir, {
+    await mountOverlayRootfs(base.tree, ctx.workDir, {
       log: ctx.log, cleanups: ctx.cleanups, signal: ctx.signal, keep: ctx.request.keepWorkDir,
     });
     // The resolver of this host, not of the one that made the base (finalize removes it).
@@ -68,7 +68,7 @@ async function installExtraPackages(ctx: BuildContext, packages: string[]): Prom
   const archives = join(ctx.rootfs, 'var/cache/apt/archives');
   const unmountLabel = `unmount ${archives}`;
   if (!ctx.request.noCache) {
-    const debDir = debDirOf(ctx.request);
+    const debDir = debDirOf(ctx.request.cacheDir);
     await mkdir(join(debDir, 'partial'), { recursive: true });
     await run('mount', ['--bind', debDir, archives], { log, signal, describe: 'mount the .deb cache' });
     cleanups.push(unmountLabel, async () => {

@@ -3,7 +3,7 @@ import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BuildContext, Stage } from '../context';
 import { run } from '../../core/exec';
-import { hostnameOf } from './provision';
+import { hostnameOf } from '../hostname';
 
 /** The first-boot unit that makes this machine's own ssh host keys. */
 const SSH_KEYGEN_UNIT = `[Unit]
@@ -69,11 +69,10 @@ export const finalizeStage: Stage = {
     } else {
       await writeFile(join(root, 'etc/resolv.conf'), '');
     }
-    await writeFile(join(root, 'etc/hostname'), `${hostnameOf(ctx)}\n`);
+    await writeFile(join(root, 'etc/hostname'), `${hostnameOf(ctx.request.recipe)}\n`);
 
     await writeOtaFile(ctx);
     await writeBuildRecord(ctx);
-    ctx.manifestPath = join(ctx.stagingDir, `${ctx.request.imageName}.manifest`);
     await writeManifest(ctx, ctx.manifestPath);
   },
 };
@@ -89,7 +88,7 @@ async function installFirstBootKeygen(root: string): Promise<void> {
 
 /** `/home/<user>/.ota.json` = {"active_version": "<image_name>"}, owned by the user. */
 async function writeOtaFile(ctx: BuildContext): Promise<void> {
-  const user = ctx.recipe.user?.name;
+  const user = ctx.request.recipe.user?.name;
   const home = user ? `/home/${user}` : '/root';
   await mkdir(join(ctx.rootfs, home), { recursive: true });
   await writeFile(join(ctx.rootfs, home, '.ota.json'), `${JSON.stringify({ active_version: ctx.request.imageName })}\n`);
@@ -116,7 +115,7 @@ async function writeBuildRecord(ctx: BuildContext): Promise<void> {
     release_track: request.releaseTrack,
     flavour: request.flavour,
     timestamp: request.timestamp,
-    build_type: ctx.recipe.build_type,
+    build_type: ctx.request.recipe.build_type,
   };
   await writeFile(join(ctx.rootfs, 'etc/tailor-image/build.json'), `${JSON.stringify(record, null, 2)}\n`);
 }

@@ -1,5 +1,5 @@
 import { basename } from 'node:path';
-import { BuildContext, Stage } from '../context';
+import { Stage } from '../context';
 import { digestFile } from '../../core/digest';
 import { requireHostTools } from '../../core/host-tools';
 
@@ -7,32 +7,17 @@ import { requireHostTools } from '../../core/host-tools';
 export const packStage: Stage = {
   name: 'pack',
 
-  describe: (ctx) => `${ctx.recipe.build_type} → .${ctx.packer.extension}`,
+  describe: (ctx) => `${ctx.request.recipe.build_type} → .${ctx.packer.extension}`,
 
   async verify(ctx) {
-    requireHostTools(ctx.packer.hostTools(ctx.recipe));
+    requireHostTools(ctx.packer.hostTools(ctx.request.recipe));
     await ctx.packer.verify(ctx.request);
   },
 
   async run(ctx) {
-    ctx.packed = await ctx.packer.pack(packInput(ctx));
+    ctx.packed = await ctx.packer.pack(ctx);
   },
 };
-
-export function packInput(ctx: BuildContext) {
-  return {
-    request: ctx.request,
-    recipe: ctx.recipe,
-    distribution: ctx.distribution,
-    rootfs: ctx.rootfs,
-    stagingDir: ctx.stagingDir,
-    scratchDir: ctx.scratchDir,
-    log: ctx.log,
-    signal: ctx.signal,
-    cleanups: ctx.cleanups,
-    chroot: ctx.chroot,
-  };
-}
 
 /** checksum: md5 (tailor's consumers) and sha256 of every file the packer made. */
 export const checksumStage: Stage = {

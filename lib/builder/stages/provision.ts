@@ -3,12 +3,13 @@ import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
 import { UsageError } from '../../core/errors';
 import { mountChroot } from '../chroot';
-import { BuildContext, Stage } from '../context';
+import { BuildContext, BuildPlan, Stage } from '../context';
+import { hostnameOf } from '../hostname';
 import { run } from '../../core/exec';
 import { requireHostTools } from '../../core/host-tools';
+import { BuildRequest } from '../request';
 import { resolvePassword } from '../secrets';
-import { packInput } from './pack';
-import { checkOrgRepo, installBundle, orgRepoFor } from './org-repo';
+import { checkOrgRepo, installBundle, orgRepoFor } from '../org-repo';
 
 /**
  * provision: everything that happens inside the image: the org bundle, the user,
@@ -20,16 +21,16 @@ export const provisionStage: Stage = {
   describe(ctx) {
     const parts = [
       ctx.request.installBundle ? 'bundle' : undefined,
-      ctx.recipe.user ? `user ${ctx.recipe.user.name}` : undefined,
-      ctx.recipe.files.length ? `${ctx.recipe.files.length} files` : undefined,
-      ctx.recipe.shell.length ? `${ctx.recipe.shell.length} shell steps` : undefined,
-      ctx.recipe.ansible ? 'ansible' : undefined,
+      ctx.request.recipe.user ? `user ${ctx.request.recipe.user.name}` : undefined,
+      ctx.request.recipe.files.length ? `${ctx.request.recipe.files.length} files` : undefined,
+      ctx.request.recipe.shell.length ? `${ctx.request.recipe.shell.length} shell steps` : undefined,
+      ctx.request.recipe.ansible ? 'ansible' : undefined,
     ].filter(Boolean);
     return parts.join(', ') || 'hostname';
   },
 
   async verify(ctx) {
-    const { recipe } = ctx;
+    const { recipe } = ctx.request;
     requireHostTools([
       { command: 'chroot', package: 'coreutils' },
       { command: 'mount', package: 'mount' },
@@ -54,27 +55,21 @@ export const provisionStage: Stage = {
     const repo = orgRepoFor(ctx);
     if (repo) await installBundle(ctx, repo);
     await writeHostname(ctx);
-    if (ctx.recipe.user) await createUser(ctx);
-    for (const file of ctx.recipe.files) await placeFile(ctx, file);
-    for (const [i, step] of ctx.recipe.shell.entries()) {
+    if (ctx.request.recipe.user) await createUser(ctx);
+    for (const file of ctx.request.recipe.files) await placeFile(ctx, file);
+    for (const [i, step] of ctx.request.recipe.shell.entries()) {
       await ctx.chroot.run(['/bin/sh', '-e', '-c', step], { describe: `shell step ${i + 1}` });
     }
-    if (ctx.recipe.ansible) await runPlaybook(ctx);
-    // The build type's own set-up inside the image (boot loader, entrypoint...).
-    if (ctx.packer.prepareRootfs) await ctx.packer.prepareRootfs(packInput(ctx));
+    if (ctx.request.recipe.ansible) await runPlaybook(ctx);
   },
 };
 
-function sourcePath(ctx: BuildContext, path: string): string {
-  return isAbsolute(path) ? path : join(ctx.recipe.baseDir, path);
-}
-
-export function hostnameOf(ctx: Pick<BuildContext, 'recipe'>): string {
-  return ctx.recipe.hostname ?? ctx.recipe.name.toLowerCase().replace(/[^a-z0-9-]/g, '-');
+function sourcePath(plan: BuildPlan, path: string): string {
+  return isAbsolute(path) ? path : join(plan.request.recipe.baseDir, path);
 }
 
 async function writeHostname(ctx: BuildContext): Promise<void> {
-  const hostname = hostnameOf(ctx);
+  const hostname = hostnameOf(ctx.request.recipe);
   await writeFile(join(ctx.rootfs, 'etc/hostname'), `${hostname}\n`);
   await chmod(join(ctx.rootfs, 'etc/hostname'), 0o644);
   await writeFile(
@@ -85,7 +80,7 @@ async function writeHostname(ctx: BuildContext): Promise<void> {
 }
 
 async function createUser(ctx: BuildContext): Promise<void> {
-  const user = ctx.recipe.user!;
+  const user = ctx.request.recipe.user!;
   const chroot = ctx.chroot!;
   const groups = [...user.groups, ...(user.sudo === 'password' ? ['sudo'] : [])];
   for (const group of groups) {
@@ -116,7 +111,7 @@ async function createUser(ctx: BuildContext): Promise<void> {
   }
 }
 
-async function placeFile(ctx: BuildContext, file: BuildContext['recipe']['files'][number]): Promise<void> {
+async function placeFile(ctx: BuildContext, file: BuildRequest['recipe']['files'][number]): Promise<void> {
   const target = join(ctx.rootfs, file.path);
   await mkdir(dirname(target), { recursive: true });
   const content = file.content ?? readFileSync(sourcePath(ctx, file.source!));
@@ -126,7 +121,7 @@ async function placeFile(ctx: BuildContext, file: BuildContext['recipe']['files'
 }
 
 async function runPlaybook(ctx: BuildContext): Promise<void> {
-  const ansible = ctx.recipe.ansible!;
+  const ansible = ctx.request.recipe.ansible!;
   const { request } = ctx;
   const variables = {
     image_name: request.imageName,
@@ -134,7 +129,7 @@ async function runPlaybook(ctx: BuildContext): Promise<void> {
     organization: request.organization,
     release_label: request.releaseLabel,
     flavour: request.flavour,
-    username: ctx.recipe.user?.name ?? 'root',
+    username: ctx.request.recipe.user?.name ?? 'root',
   };
   await run(
     ansible.command,

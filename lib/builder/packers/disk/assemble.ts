@@ -43,7 +43,8 @@ export async function measureRootfs(input: PackInput): Promise<RootfsUsage> {
  * at their partitions' offsets, GRUB's images are written at theirs; then xz.
  */
 export async function packBareMetal(input: PackInput): Promise<PackedFile[]> {
-  const { request, recipe, log } = input;
+  const { request, log } = input;
+  const { recipe } = request;
   const ids = diskIds(request.imageName);
   const usage = await measureRootfs(input);
   const layout = planDisk(usage, recipe.boot.firmware, recipe.disk_size, ids, request.name);

@@ -29,7 +29,8 @@ export function grubImagePath(rootfs: string, firmware: Firmware): string {
  * machine-id are the finalize stage's business.
  */
 export async function prepareBareMetalRootfs(input: PackInput): Promise<void> {
-  const { rootfs: root, recipe, request } = input;
+  const { rootfs: root, request } = input;
+  const { recipe } = request;
   if (!input.chroot) throw new BuildError('bare_metal: prepareRootfs needs the rootfs mounted for chroot');
   const firmware = recipe.boot.firmware;
   const ids = diskIds(request.imageName);

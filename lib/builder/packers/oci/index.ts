@@ -51,7 +51,8 @@ export async function containerUser(rootfs: string, recipe: Recipe): Promise<{ u
  * the config and manifest. Exposed for the benchmark and tests; pack() wraps it.
  */
 export async function buildOciLayout(input: PackInput, layoutDir: string): Promise<OciLayout> {
-  const { request, recipe, rootfs, log, signal } = input;
+  const { request, rootfs, log, signal } = input;
+  const { recipe } = request;
   const epoch = timestampToEpoch(request.timestamp);
   const { user, home } = await containerUser(rootfs, recipe);
   const { reference, tag } = referenceFor(request);
@@ -97,7 +98,7 @@ export const ociPacker: Packer = {
   },
 
   async prepareRootfs(input: PackInput): Promise<void> {
-    await installEntrypoint(input.rootfs, input.recipe.bundle_distro);
+    await installEntrypoint(input.rootfs, input.request.recipe.bundle_distro);
   },
 
   async pack(input: PackInput): Promise<PackedFile[]> {

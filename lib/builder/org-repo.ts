@@ -1,11 +1,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
-import { UsageError } from '../../core/errors';
-import { BuildContext } from '../context';
-import { checkArchive } from '../mirror-check';
-import { checkS3Archive, parseS3Url, S3Location, startS3AptProxy } from '../s3-apt-proxy';
-import { bundlePackageName } from '../../core/naming';
+import { UsageError } from '../core/errors';
+import { BuildContext, BuildPlan } from './context';
+import { checkArchive } from './mirror-check';
+import { checkS3Archive, parseS3Url, S3Location, startS3AptProxy } from './s3-apt-proxy';
+import { bundlePackageName } from '../core/naming';
 
 /** Files the org repository puts into the image while the bundle is installed. */
 const SOURCE_FILE = 'etc/apt/sources.list.d/tailor-org.sources';
@@ -26,8 +26,9 @@ export interface OrgRepo {
 }
 
 /** Works out the org repository from the request, or undefined when there is none. */
-export function orgRepoFor(ctx: BuildContext): OrgRepo | undefined {
-  const { request, recipe } = ctx;
+export function orgRepoFor(plan: Pick<BuildPlan, 'request'>): OrgRepo | undefined {
+  const { request } = plan;
+  const { recipe } = request;
   if (!request.aptRepo || !request.installBundle) return undefined;
   const keyOption = request.aptRepoKey ?? recipe.org_repo.key;
   const keyFile = keyOption ? (isAbsolute(keyOption) ? keyOption : join(recipe.baseDir, keyOption)) : undefined;
@@ -85,7 +86,7 @@ export async function checkOrgRepo(repo: OrgRepo, signal: AbortSignal): Promise<
 export async function installBundle(ctx: BuildContext, repo: OrgRepo): Promise<void> {
   const chroot = ctx.chroot!;
   const root = ctx.rootfs;
-  const keep = ctx.recipe.org_repo.keep_source;
+  const keep = ctx.request.recipe.org_repo.keep_source;
   let signedBy = 'Trusted: yes';
   let keyPath: string | undefined;
   if (repo.keyFile) {
