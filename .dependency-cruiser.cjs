@@ -9,51 +9,37 @@
  * Type-only imports count (tsPreCompilationDeps).
  */
 
-/** Imports of project code: what the layer rules look at (npm packages and node: are free). */
+/** The production code (npm packages and node: built-ins are free to import). */
 const PROJECT = '^(bin|lib)/';
 
-/** A rule: `from` may import project code only from the folders in `allowed` (regexes). */
-function layer(name, comment, from, allowed, alsoNot = []) {
-  return {
-    name,
-    comment,
-    severity: 'error',
-    from: { path: from },
-    to: { path: '^lib/', pathNot: [...allowed, ...alsoNot] },
-  };
+/** A rule: nothing whose path matches `from` may import what `to` describes. */
+function forbid(name, comment, from, to) {
+  return { name, comment, severity: 'error', from: { path: from }, to };
+}
+
+/** A layer's rule: `from` may import project code only from the folders in `allowed` (regexes). */
+function layer(name, comment, from, allowed, reportedElsewhere = []) {
+  return forbid(name, comment, from, { path: '^lib/', pathNot: [...allowed, ...reportedElsewhere] });
 }
 
 module.exports = {
   forbidden: [
-    {
-      name: 'no-circular',
-      comment: 'A circle of imports: the modules in it cannot be understood (or tested) one at a time.',
-      severity: 'error',
-      from: { path: PROJECT },
-      to: { circular: true },
-    },
-    {
-      name: 'stage-imports-stage',
-      comment:
-        'Stages in lib/builder/stages never import each other: what two stages share belongs in a module of lib/builder.',
-      severity: 'error',
-      from: { path: '^lib/builder/stages/' },
-      to: { path: '^lib/builder/stages/' },
-    },
-    {
-      name: 'production-imports-test-or-bench',
-      comment: 'lib/ and bin/ never import test/ or bench/.',
-      severity: 'error',
-      from: { path: PROJECT },
-      to: { path: '^(test|bench)/' },
-    },
-    {
-      name: 'lib-imports-bin',
-      comment: 'bin/ holds entry points only; nothing in lib/ imports them.',
-      severity: 'error',
-      from: { path: '^lib/' },
-      to: { path: '^bin/' },
-    },
+    forbid(
+      'no-circular',
+      'A circle of imports: the modules in it cannot be understood (or tested) one at a time.',
+      PROJECT,
+      { circular: true },
+    ),
+    forbid(
+      'stage-imports-stage',
+      'Stages in lib/builder/stages never import each other: what two stages share belongs in a module of lib/builder.',
+      '^lib/builder/stages/',
+      { path: '^lib/builder/stages/' },
+    ),
+    forbid('production-imports-test-or-bench', 'lib/ and bin/ never import test/ or bench/.', PROJECT, {
+      path: '^(test|bench)/',
+    }),
+    forbid('lib-imports-bin', 'bin/ holds entry points only; nothing in lib/ imports them.', '^lib/', { path: '^bin/' }),
     layer(
       'bin-only-cli-constructs',
       'bin/ entry points stay thin: they import lib/cli/ (and the CDK app lib/constructs/), nothing else of lib/.',
@@ -66,20 +52,9 @@ module.exports = {
       '^lib/cli/',
       ['^lib/(cli|builder|storage|recipes|core)/'],
     ),
-    {
-      name: 'builder-imports-storage',
-      comment: 'lib/builder and lib/storage never import each other (what both need belongs in lib/core).',
-      severity: 'error',
-      from: { path: '^lib/builder/' },
-      to: { path: '^lib/storage/' },
-    },
-    {
-      name: 'storage-imports-builder',
-      comment: 'lib/storage and lib/builder never import each other (what both need belongs in lib/core).',
-      severity: 'error',
-      from: { path: '^lib/storage/' },
-      to: { path: '^lib/builder/' },
-    },
+    // builder and storage never import each other (what both need belongs in lib/core).
+    forbid('builder-imports-storage', 'lib/builder never imports lib/storage.', '^lib/builder/', { path: '^lib/storage/' }),
+    forbid('storage-imports-builder', 'lib/storage never imports lib/builder.', '^lib/storage/', { path: '^lib/builder/' }),
     layer(
       'builder-only-down',
       'lib/builder imports only lib/builder, lib/recipes and lib/core.',
@@ -100,12 +75,7 @@ module.exports = {
       '^lib/constructs/',
       ['^lib/(constructs|recipes|core)/'],
     ),
-    layer(
-      'recipes-only-core',
-      'lib/recipes stands on lib/core only.',
-      '^lib/recipes/',
-      ['^lib/(recipes|core)/'],
-    ),
+    layer('recipes-only-core', 'lib/recipes stands on lib/core only.', '^lib/recipes/', ['^lib/(recipes|core)/']),
     layer(
       'core-only-core',
       'lib/core is the bottom: it imports nothing of lib/ outside lib/core.',
