@@ -2,10 +2,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { S3Client } from '@aws-sdk/client-s3';
 import { runCreateImage } from '../support/cli';
 import { describeWith, rootUser, tool } from '../support/prereq';
-import { RgwServer, rgwPrerequisites, startRgw } from '../support/rgw';
+import { rgwPrerequisites, useRgw } from '../support/rgw';
 import { indexedNames, md5, objectBytes, problemsWithIndex, readIndex } from '../support/s3-inspect';
 
 /**
@@ -13,20 +12,14 @@ import { indexedNames, md5, objectBytes, problemsWithIndex, readIndex } from '..
  * with the S3 endpoint and credentials only in the standard AWS environment variables.
  */
 describeWith('create_image --publish of a real LXD image (Ceph RGW on loopback)', [...rgwPrerequisites, tool('mmdebstrap'), rootUser()], () => {
-  let rgw: RgwServer;
-  let s3: S3Client;
+  const rgw = useRgw(['e2e-images']);
   let work: string;
 
   beforeAll(async () => {
-    rgw = await startRgw();
-    s3 = rgw.client();
     work = await mkdtemp(join(tmpdir(), 'tailor-publish-e2e-'));
-    await rgw.createBucket('e2e-images');
-  }, 90000);
+  });
 
   afterAll(async () => {
-    s3?.destroy();
-    await rgw?.stop();
     if (work) await rm(work, { recursive: true, force: true });
   }, 30000);
 
@@ -34,14 +27,14 @@ describeWith('create_image --publish of a real LXD image (Ceph RGW on loopback)'
     const result = await runCreateImage(
       ['--name', 'webapp', '--distribution', 'bookworm', '--publish', '--apt-repo', 's3://e2e-images', '--no-bundle',
         '--organization', 'acme', '--release-label', 'e2e', '--json', '--work-dir', join(work, 'builds')],
-      { env: { ...rgw.env, NODE_NO_WARNINGS: '1' }, cwd: work, timeoutMs: 900000 },
+      { env: { ...rgw.server.env, NODE_NO_WARNINGS: '1' }, cwd: work, timeoutMs: 900000 },
     );
     expect({ code: result.code, stderr: result.code === 0 ? '' : result.stderr.slice(-2000) }).toEqual({ code: 0, stderr: '' });
     const summary = JSON.parse(result.stdout) as { image_name: string; artifacts: { file: string; md5: string; sha256: string; size: number }[] };
     const [artifact] = summary.artifacts;
     expect(artifact.file).toBe(`${summary.image_name}.tar.gz`);
 
-    const bytes = await objectBytes(s3, 'e2e-images', `e2e/images/${artifact.file}`);
+    const bytes = await objectBytes(rgw.s3, 'e2e-images', `e2e/images/${artifact.file}`);
     expect(bytes.length).toBe(artifact.size);
     expect(md5(bytes)).toBe(artifact.md5);
     const tarball = join(work, artifact.file);
@@ -50,10 +43,10 @@ describeWith('create_image --publish of a real LXD image (Ceph RGW on loopback)'
     expect(listing).toContain('metadata.yaml');
     expect(listing.some((line) => line.startsWith('rootfs/usr/bin/'))).toBe(true);
 
-    const manifest = (await objectBytes(s3, 'e2e-images', `e2e/images/${summary.image_name}.manifest`)).toString();
+    const manifest = (await objectBytes(rgw.s3, 'e2e-images', `e2e/images/${summary.image_name}.manifest`)).toString();
     expect(manifest).toMatch(/^base-files\t/m);
-    const index = await readIndex(s3, 'e2e-images', 'e2e');
+    const index = await readIndex(rgw.s3, 'e2e-images', 'e2e');
     expect(indexedNames(index)).toEqual([summary.image_name]);
-    expect(await problemsWithIndex(s3, 'e2e-images', 'e2e', index!)).toEqual([]);
+    expect(await problemsWithIndex(rgw.s3, 'e2e-images', 'e2e', index!)).toEqual([]);
   }, 900000);
 });

@@ -1,11 +1,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { S3Client } from '@aws-sdk/client-s3';
 import { runCreateImage } from '../support/cli';
 import { describeWith, rootUser, tool } from '../support/prereq';
 import { startRegistry, TestRegistry } from '../support/registry';
-import { RgwServer, rgwPrerequisites, startRgw } from '../support/rgw';
+import { rgwPrerequisites, useRgw } from '../support/rgw';
 import { indexedNames, problemsWithIndex, readIndex } from '../support/s3-inspect';
 
 const TIMESTAMP = '20261201.080000';
@@ -19,23 +18,17 @@ describeWith(
   'create_image --publish of an lxd and a docker image in one run (Ceph RGW + registry on loopback)',
   [...rgwPrerequisites, tool('mmdebstrap'), tool('skopeo'), tool('docker-registry'), rootUser()],
   () => {
-    let rgw: RgwServer;
-    let s3: S3Client;
+    const rgw = useRgw(['mixed-images']);
     let registry: TestRegistry;
     let work: string;
 
     beforeAll(async () => {
-      rgw = await startRgw();
-      s3 = rgw.client();
       registry = await startRegistry();
       work = await mkdtemp(join(tmpdir(), 'tailor-publish-mixed-'));
-      await rgw.createBucket('mixed-images');
     }, 90000);
 
     afterAll(async () => {
-      s3?.destroy();
       await registry?.stop();
-      await rgw?.stop();
       if (work) await rm(work, { recursive: true, force: true });
     }, 30000);
 
@@ -44,7 +37,7 @@ describeWith(
         ['--name', 'webapp', '--name', 'dev-env', '--distribution', 'bookworm', '--publish', '--bucket', 'mixed-images',
           '--organization', 'acme', '--release-label', 'mixed', '--timestamp', TIMESTAMP, '--json',
           '--docker-registry', `http://${registry.address}`, '--work-dir', join(work, 'builds')],
-        { env: { ...rgw.env, NODE_NO_WARNINGS: '1' }, cwd: work, timeoutMs: 1500000 },
+        { env: { ...rgw.server.env, NODE_NO_WARNINGS: '1' }, cwd: work, timeoutMs: 1500000 },
       );
       expect({ code: result.code, stderr: result.code === 0 ? '' : result.stderr.slice(-2000) }).toEqual({ code: 0, stderr: '' });
       const summaries = JSON.parse(result.stdout) as { image_name: string; reference?: string }[];
@@ -54,13 +47,13 @@ describeWith(
       const tags = (await (await fetch(`${registry.url}/v2/acme/tags/list`)).json()) as { tags?: string[] };
       expect(tags.tags).toContain(tag);
 
-      const index = await readIndex(s3, 'mixed-images', 'mixed');
+      const index = await readIndex(rgw.s3, 'mixed-images', 'mixed');
       expect(indexedNames(index)).toEqual(summaries.map((s) => s.image_name).sort());
       const entry = index![TIMESTAMP].docker['dev-env'].bookworm;
       expect(entry.reference).toMatch(new RegExp(`^${registry.address.replace(/\./g, '\\.')}/acme@sha256:[0-9a-f]{64}$`));
       expect(summaries[1].reference).toBe(entry.reference);
       expect(index![TIMESTAMP].raw.webapp.bookworm.reference).toBeUndefined();
-      expect(await problemsWithIndex(s3, 'mixed-images', 'mixed', index!)).toEqual([]);
+      expect(await problemsWithIndex(rgw.s3, 'mixed-images', 'mixed', index!)).toEqual([]);
     }, 1500000);
   },
 );

@@ -3,10 +3,10 @@ import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App, Stack } from 'aws-cdk-lib';
-import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { ImageFactory, RecipeSource } from '../../lib/constructs';
 import { describeWith, rootUser, tool } from '../support/prereq';
-import { RgwServer, rgwPrerequisites, startRgw } from '../support/rgw';
+import { RgwServer, rgwPrerequisites, useRgw } from '../support/rgw';
 import { headOrUndefined, objectBytes, problemsWithIndex, readIndex } from '../support/s3-inspect';
 import { syntheticImage } from '../support/synthetic-image';
 import { silentLog } from '../../lib/core/log';
@@ -119,21 +119,15 @@ describeWith(
   'the synthesized buildspecs, run locally against RGW',
   [...rgwPrerequisites, rootUser(), tool('mmdebstrap'), tool('bash')],
   () => {
-    let rgw: RgwServer;
-    let s3: S3Client;
+    const rgw = useRgw([{ name: BUCKET, versioning: true }]);
     let synthesized: { build: Synthesized; cleanup: Synthesized };
     const dirs: string[] = [];
 
     beforeAll(async () => {
-      rgw = await startRgw();
-      s3 = rgw.client();
-      await rgw.createBucket(BUCKET, { versioning: true });
       synthesized = synthesize();
     }, 120000);
 
     afterAll(async () => {
-      s3?.destroy();
-      await rgw?.stop();
       for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
     }, 60000);
 
@@ -142,7 +136,7 @@ describeWith(
       expect(cleanup.env.IMAGE_BUCKET).toBe(BUCKET);
       const work = mkdtempSync(join(tmpdir(), 'cleanup-seed-'));
       dirs.push(work);
-      const store = new S3ImageStore({ bucket: BUCKET, client: s3 });
+      const store = new S3ImageStore({ bucket: BUCKET, client: rgw.s3 });
       const stamps = ['20260101.000000', '20260102.000000', '20260103.000000'];
       for (const timestamp of stamps) {
         await store.put(await syntheticImage({ dir: work, name: 'robot', distribution: 'jammy', releaseLabel: 'hotdog', timestamp, size: 1024 }), silentLog);
@@ -150,13 +144,13 @@ describeWith(
       const src = unpack(cleanup);
       dirs.push(src);
       // NUM_TO_KEEP is the project's (10); keep 1 for this run, as `trigger --set` would.
-      const result = await runPhases(cleanup.buildSpec, src, codebuildEnv(cleanup, src, rgw, { NUM_TO_KEEP: '1' }));
+      const result = await runPhases(cleanup.buildSpec, src, codebuildEnv(cleanup, src, rgw.server, { NUM_TO_KEEP: '1' }));
       if (result.code !== 0) throw new Error(failure(result));
       expect(result.output).toContain('2 of 3 image(s) removed');
-      const index = await readIndex(s3, BUCKET, 'hotdog');
+      const index = await readIndex(rgw.s3, BUCKET, 'hotdog');
       expect(Object.keys(index ?? {}).filter((t) => index![t].raw?.robot)).toEqual(['20260103.000000']);
-      expect(await headOrUndefined(s3, BUCKET, `hotdog/images/acme_robot_jammy_hotdog_${stamps[0]}.tar.gz`)).toBeUndefined();
-      expect(await headOrUndefined(s3, BUCKET, `hotdog/images/acme_robot_jammy_hotdog_${stamps[2]}.tar.gz`)).toBeDefined();
+      expect(await headOrUndefined(rgw.s3, BUCKET, `hotdog/images/acme_robot_jammy_hotdog_${stamps[0]}.tar.gz`)).toBeUndefined();
+      expect(await headOrUndefined(rgw.s3, BUCKET, `hotdog/images/acme_robot_jammy_hotdog_${stamps[2]}.tar.gz`)).toBeDefined();
     }, 120000);
 
     test('build-image.yml builds webapp for bookworm and publishes the image and its index entry', async () => {
@@ -164,19 +158,19 @@ describeWith(
       expect(build.env.IMAGE_BUCKET).toBe(BUCKET);
       const src = unpack(build);
       dirs.push(src);
-      const result = await runPhases(build.buildSpec, src, codebuildEnv(build, src, rgw, { DISTRIBUTION: 'bookworm', TIMESTAMP }));
+      const result = await runPhases(build.buildSpec, src, codebuildEnv(build, src, rgw.server, { DISTRIBUTION: 'bookworm', TIMESTAMP }));
       if (result.code !== 0) throw new Error(failure(result));
 
       const image = `acme_webapp_bookworm_hotdog_${TIMESTAMP}`;
       const key = `hotdog/images/${image}.tar.gz`;
-      const head = await s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key }));
+      const head = await rgw.s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key }));
       expect(head.ContentLength).toBeGreaterThan(10 << 20);
-      const md5 = createHash('md5').update(await objectBytes(s3, BUCKET, key)).digest('hex');
+      const md5 = createHash('md5').update(await objectBytes(rgw.s3, BUCKET, key)).digest('hex');
       expect(head.Metadata?.md5).toBe(md5);
 
-      const index = await readIndex(s3, BUCKET, 'hotdog');
+      const index = await readIndex(rgw.s3, BUCKET, 'hotdog');
       expect(index?.[TIMESTAMP]?.raw?.webapp?.bookworm).toEqual(expect.objectContaining({ file: image, checksum: md5 }));
-      expect(await problemsWithIndex(s3, BUCKET, 'hotdog', index!)).toEqual([]);
+      expect(await problemsWithIndex(rgw.s3, BUCKET, 'hotdog', index!)).toEqual([]);
       // The summary the buildspec prints names the published image.
       expect(result.output).toContain(image);
     }, 30 * 60 * 1000);

@@ -1,7 +1,7 @@
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { silentLog } from '../../lib/core/log';
 import { LocalStore } from '../../lib/storage/local/local-store';
 import { listVersions } from '../../lib/storage/s3/s3-objects';
@@ -9,7 +9,7 @@ import { S3ImageStore } from '../../lib/storage/s3/s3-store';
 import { listEntries, parseIndex } from '../../lib/storage/indexes/tailor-index';
 import { runCommand } from '../support/cli';
 import { describeWith } from '../support/prereq';
-import { RgwServer, rgwPrerequisites, startRgw } from '../support/rgw';
+import { rgwPrerequisites, useRgw } from '../support/rgw';
 import { indexedNames, problemsWithIndex, readIndex } from '../support/s3-inspect';
 import { syntheticImage } from '../support/synthetic-image';
 
@@ -50,21 +50,17 @@ const SEEDS: (Seed & { goes: boolean })[] = [
 ];
 
 describeWith('cleanup_images (Ceph RGW on loopback, and a local store)', rgwPrerequisites, () => {
-  let rgw: RgwServer;
-  let s3: S3Client;
+  const rgw = useRgw([{ name: 'cleanup-versioned', versioning: true }]);
   let work: string;
   let env: NodeJS.ProcessEnv;
   const names: { name: string; goes: boolean }[] = [];
   let withOldVersions = '';
 
   beforeAll(async () => {
-    rgw = await startRgw();
-    s3 = rgw.client();
     work = await mkdtemp(join(tmpdir(), 'tailor-cleanup-'));
-    env = { ...rgw.env, NODE_NO_WARNINGS: '1', AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' };
+    env = { ...rgw.server.env, NODE_NO_WARNINGS: '1', AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' };
 
-    await rgw.createBucket('cleanup-versioned', { versioning: true });
-    const s3Store = new S3ImageStore({ bucket: 'cleanup-versioned', client: s3 });
+    const s3Store = new S3ImageStore({ bucket: 'cleanup-versioned', client: rgw.s3 });
     const localStore = new LocalStore(join(work, 'local'));
     for (const seed of SEEDS) {
       const image = await syntheticImage({ dir: join(work, 'built'), ...seed, releaseLabel: LABEL, timestamp: daysAgo(seed.days), size: 2048 });
@@ -74,18 +70,16 @@ describeWith('cleanup_images (Ceph RGW on loopback, and a local store)', rgwPrer
     }
     // Older versions that must go with their image.
     const old = (withOldVersions = names.find((n) => n.goes)!.name);
-    await s3.send(new PutObjectCommand({ Bucket: 'cleanup-versioned', Key: `${LABEL}/images/${old}.md5`, Body: 'an older version\n' }));
-    await s3.send(new PutObjectCommand({ Bucket: 'cleanup-versioned', Key: `${LABEL}/images/${old}.manifest`, Body: 'an older manifest\n' }));
+    await rgw.s3.send(new PutObjectCommand({ Bucket: 'cleanup-versioned', Key: `${LABEL}/images/${old}.md5`, Body: 'an older version\n' }));
+    await rgw.s3.send(new PutObjectCommand({ Bucket: 'cleanup-versioned', Key: `${LABEL}/images/${old}.manifest`, Body: 'an older manifest\n' }));
   }, 120000);
 
   afterAll(async () => {
-    s3?.destroy();
-    await rgw?.stop();
     if (work) await rm(work, { recursive: true, force: true });
   }, 30000);
 
   const allVersions = async () =>
-    (await listVersions(s3, 'cleanup-versioned', `${LABEL}/`)).map((v) => `${v.key}@${v.versionId}${v.deleteMarker ? '(marker)' : ''}`).sort();
+    (await listVersions(rgw.s3, 'cleanup-versioned', `${LABEL}/`)).map((v) => `${v.key}@${v.versionId}${v.deleteMarker ? '(marker)' : ''}`).sort();
   const cleanup = (args: string[]) =>
     runCommand('cleanup_images', ['--release-label', LABEL, '--organization', 'acme', ...args], { env });
 
@@ -100,14 +94,14 @@ describeWith('cleanup_images (Ceph RGW on loopback, and a local store)', rgwPrer
 
   test('S3, dry run: prints what would go and changes nothing', async () => {
     const before = await allVersions();
-    const indexBefore = await readIndex(s3, 'cleanup-versioned', LABEL);
+    const indexBefore = await readIndex(rgw.s3, 'cleanup-versioned', LABEL);
     const result = await cleanup(['--apt-repo', 's3://cleanup-versioned', '--num-to-keep', '2', '--days-to-keep', '7', '--dry-run']);
     expect(result.code).toBe(0);
     const expected = names.filter((n) => n.goes).map((n) => n.name);
     for (const name of expected) expect(result.stdout).toContain(`would remove ${name}`);
     expect(result.stdout).toContain(`${expected.length} of 10 image(s) would be removed`);
     expect(await allVersions()).toEqual(before);
-    expect(await readIndex(s3, 'cleanup-versioned', LABEL)).toEqual(indexBefore);
+    expect(await readIndex(rgw.s3, 'cleanup-versioned', LABEL)).toEqual(indexBefore);
   }, 60000);
 
   test('S3, versioned bucket: exactly the expected objects, every version, entry objects and index entries go', async () => {
@@ -129,9 +123,9 @@ describeWith('cleanup_images (Ceph RGW on loopback, and a local store)', rgwPrer
     // The older versions made in beforeAll were among those removed.
     expect(before.filter((v) => belongsTo(v, withOldVersions)).length).toBe(before.filter((v) => belongsTo(v, kept[0])).length + 2);
 
-    const index = await readIndex(s3, 'cleanup-versioned', LABEL);
+    const index = await readIndex(rgw.s3, 'cleanup-versioned', LABEL);
     expect(indexedNames(index)).toEqual(kept);
-    expect(await problemsWithIndex(s3, 'cleanup-versioned', LABEL, index!)).toEqual([]);
+    expect(await problemsWithIndex(rgw.s3, 'cleanup-versioned', LABEL, index!)).toEqual([]);
 
     // Idempotent: a second run finds nothing more to remove.
     const again = await cleanup(['--apt-repo', 's3://cleanup-versioned', '--num-to-keep', '2', '--days-to-keep', '7']);

@@ -4,13 +4,13 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CloudFrontClient } from '@aws-sdk/client-cloudfront';
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { silentLog } from '../../lib/core/log';
 import { S3ImageStore } from '../../lib/storage/s3/s3-store';
 import { BuiltImage } from '../../lib/core/image';
 import { bundlePublishWorker } from '../support/bundle-worker';
 import { describeWith } from '../support/prereq';
-import { RgwServer, rgwPrerequisites, startRgw } from '../support/rgw';
+import { rgwPrerequisites, useRgw } from '../support/rgw';
 import { indexedNames, md5, objectBytes, problemsWithIndex, readIndex } from '../support/s3-inspect';
 import { syntheticImage } from '../support/synthetic-image';
 
@@ -49,25 +49,20 @@ async function startFakeCloudFront(): Promise<FakeCloudFront> {
 }
 
 describeWith('publish to S3 (Ceph RGW on loopback)', rgwPrerequisites, () => {
-  let rgw: RgwServer;
-  let s3: S3Client;
+  const rgw = useRgw();
   let work: string;
 
   beforeAll(async () => {
-    rgw = await startRgw();
-    s3 = rgw.client();
     work = await mkdtemp(join(tmpdir(), 'tailor-s3-publish-'));
-  }, 90000);
+  });
 
   afterAll(async () => {
-    s3?.destroy();
-    await rgw?.stop();
     if (work) await rm(work, { recursive: true, force: true });
   }, 30000);
 
   test('publishes images of several sizes: objects, metadata, checksums, cache rules and index', async () => {
-    await rgw.createBucket('publish-plain');
-    const store = new S3ImageStore({ bucket: 'publish-plain', client: s3, tuning: { partSize: 5 << 20, queueSize: 4 } });
+    await rgw.server.createBucket('publish-plain');
+    const store = new S3ImageStore({ bucket: 'publish-plain', client: rgw.s3, tuning: { partSize: 5 << 20, queueSize: 4 } });
     await store.verify();
     const images: BuiltImage[] = [];
     const specs: [string, string, number, 'lxd' | 'bare_metal'][] = [
@@ -88,77 +83,77 @@ describeWith('publish to S3 (Ceph RGW on loopback)', rgwPrerequisites, () => {
     for (const image of images) {
       const artifact = image.artifacts[0];
       const key = `hotdog/images/${artifact.fileName}`;
-      const head = await s3.send(new HeadObjectCommand({ Bucket: 'publish-plain', Key: key }));
+      const head = await rgw.s3.send(new HeadObjectCommand({ Bucket: 'publish-plain', Key: key }));
       expect(head.ContentLength).toBe(artifact.size);
       expect(head.Metadata).toEqual({ md5: artifact.md5, sha256: artifact.sha256 });
       expect(head.CacheControl).toBe('public, max-age=31536000, immutable');
       expect(head.ContentType).toBe(artifact.fileName.endsWith('.raw.xz') ? 'application/x-xz' : 'application/gzip');
-      const bytes = await objectBytes(s3, 'publish-plain', key);
+      const bytes = await objectBytes(rgw.s3, 'publish-plain', key);
       expect(md5(bytes)).toBe(artifact.md5);
-      expect((await objectBytes(s3, 'publish-plain', `hotdog/images/${image.imageName}.md5`)).toString()).toBe(`${artifact.md5}  ${artifact.fileName}\n`);
-      expect((await objectBytes(s3, 'publish-plain', `hotdog/images/${image.imageName}.sha256`)).toString()).toBe(`${artifact.sha256}  ${artifact.fileName}\n`);
-      expect((await objectBytes(s3, 'publish-plain', `hotdog/images/${image.imageName}.manifest`)).toString()).toBe(await readFile(image.manifestPath, 'utf8'));
-      const entry = JSON.parse((await objectBytes(s3, 'publish-plain', `hotdog/images/entries/${image.imageName}.json`)).toString());
+      expect((await objectBytes(rgw.s3, 'publish-plain', `hotdog/images/${image.imageName}.md5`)).toString()).toBe(`${artifact.md5}  ${artifact.fileName}\n`);
+      expect((await objectBytes(rgw.s3, 'publish-plain', `hotdog/images/${image.imageName}.sha256`)).toString()).toBe(`${artifact.sha256}  ${artifact.fileName}\n`);
+      expect((await objectBytes(rgw.s3, 'publish-plain', `hotdog/images/${image.imageName}.manifest`)).toString()).toBe(await readFile(image.manifestPath, 'utf8'));
+      const entry = JSON.parse((await objectBytes(rgw.s3, 'publish-plain', `hotdog/images/entries/${image.imageName}.json`)).toString());
       expect(entry.entry).toMatchObject({ file: image.imageName, checksum: artifact.md5, sha256: artifact.sha256, size: artifact.size });
     }
 
-    const index = await readIndex(s3, 'publish-plain', 'hotdog');
+    const index = await readIndex(rgw.s3, 'publish-plain', 'hotdog');
     expect(index).toBeDefined();
     // The tailor shape, exactly as existing consumers index it.
     expect(index!['20260102.100000'].raw.webapp.bookworm).toMatchObject({ file: images[0].imageName, checksum: images[0].artifacts[0].md5 });
     expect(index!['20260102.100001'].raw.webapp.jammy).toMatchObject({ file: images[1].imageName, checksum: images[1].artifacts[0].md5 });
     expect(index!['20260102.100002'].raw.robot.bookworm.build_type).toBe('bare_metal');
     expect(indexedNames(index)).toEqual(images.map((i) => i.imageName).sort());
-    expect(await problemsWithIndex(s3, 'publish-plain', 'hotdog', index!)).toEqual([]);
+    expect(await problemsWithIndex(rgw.s3, 'publish-plain', 'hotdog', index!)).toEqual([]);
 
-    const indexObject = await s3.send(new GetObjectCommand({ Bucket: 'publish-plain', Key: 'hotdog/images/index' }));
+    const indexObject = await rgw.s3.send(new GetObjectCommand({ Bucket: 'publish-plain', Key: 'hotdog/images/index' }));
     expect(indexObject.CacheControl).toBe('public, max-age=60, must-revalidate');
     expect(indexObject.ContentType).toBe('application/json');
   }, 120000);
 
   test('a changed file after checksumming is refused and never reaches the index', async () => {
-    await rgw.createBucket('publish-tamper');
-    const store = new S3ImageStore({ bucket: 'publish-tamper', client: s3 });
+    await rgw.server.createBucket('publish-tamper');
+    const store = new S3ImageStore({ bucket: 'publish-tamper', client: rgw.s3 });
     const image = await syntheticImage({ dir: work, name: 'tamper', distribution: 'bookworm', releaseLabel: 'hotdog', timestamp: '20260102.110000', size: 4096 });
     image.artifacts[0].md5 = '0'.repeat(32);
     await expect(store.put(image, silentLog)).rejects.toThrow(/publish of acme_tamper_bookworm_hotdog_20260102\.110000 failed while uploading/);
-    expect(await readIndex(s3, 'publish-tamper', 'hotdog')).toBeUndefined();
-    const listed = await s3.send(new ListObjectsV2Command({ Bucket: 'publish-tamper', Prefix: 'hotdog/images/entries/' }));
+    expect(await readIndex(rgw.s3, 'publish-tamper', 'hotdog')).toBeUndefined();
+    const listed = await rgw.s3.send(new ListObjectsV2Command({ Bucket: 'publish-tamper', Prefix: 'hotdog/images/entries/' }));
     expect(listed.KeyCount ?? 0).toBe(0);
   }, 60000);
 
   test('publishing the same image again is a no-op; other bytes under a published name are refused', async () => {
-    await rgw.createBucket('publish-again');
-    const store = new S3ImageStore({ bucket: 'publish-again', client: s3 });
+    await rgw.server.createBucket('publish-again');
+    const store = new S3ImageStore({ bucket: 'publish-again', client: rgw.s3 });
     const image = await syntheticImage({ dir: work, name: 'again', distribution: 'bookworm', releaseLabel: 'hotdog', timestamp: '20260102.120000', size: 3000 });
     await store.put(image, silentLog);
     await store.put(image, silentLog);
-    expect(indexedNames(await readIndex(s3, 'publish-again', 'hotdog'))).toEqual([image.imageName]);
+    expect(indexedNames(await readIndex(rgw.s3, 'publish-again', 'hotdog'))).toEqual([image.imageName]);
     const other = await syntheticImage({ dir: join(work, 'other'), name: 'again', distribution: 'bookworm', releaseLabel: 'hotdog', timestamp: '20260102.120000', size: 3000 });
     await expect(store.put(other, silentLog)).rejects.toThrow(/already exists with other content/);
-    const index = await readIndex(s3, 'publish-again', 'hotdog');
+    const index = await readIndex(rgw.s3, 'publish-again', 'hotdog');
     expect(index!['20260102.120000'].raw.again.bookworm.checksum).toBe(image.artifacts[0].md5);
   }, 60000);
 
   test('a missing bucket fails verify() with one line', async () => {
-    const store = new S3ImageStore({ bucket: 'no-such-bucket', client: s3 });
+    const store = new S3ImageStore({ bucket: 'no-such-bucket', client: rgw.s3 });
     await expect(store.verify()).rejects.toThrow(/^cannot reach bucket s3:\/\/no-such-bucket: .*HTTP 404/);
   });
 
   test('CloudFront: the index path is invalidated when a distribution is configured, and not otherwise', async () => {
-    await rgw.createBucket('publish-cdn');
+    await rgw.server.createBucket('publish-cdn');
     const cdn = await startFakeCloudFront();
     const cloudFront = new CloudFrontClient({
       endpoint: cdn.endpoint,
       region: 'us-east-1',
-      credentials: { accessKeyId: rgw.accessKeyId, secretAccessKey: rgw.secretAccessKey },
+      credentials: { accessKeyId: rgw.server.accessKeyId, secretAccessKey: rgw.server.secretAccessKey },
     });
     try {
-      const without = new S3ImageStore({ bucket: 'publish-cdn', client: s3, cloudFront });
+      const without = new S3ImageStore({ bucket: 'publish-cdn', client: rgw.s3, cloudFront });
       await without.put(await syntheticImage({ dir: work, name: 'nocdn', distribution: 'bookworm', releaseLabel: 'cdn', timestamp: '20260103.000000', size: 100 }), silentLog);
       expect(cdn.calls).toEqual([]);
 
-      const withCdn = new S3ImageStore({ bucket: 'publish-cdn', client: s3, cloudFront, cloudfrontDistributionId: 'E2TESTDIST' });
+      const withCdn = new S3ImageStore({ bucket: 'publish-cdn', client: rgw.s3, cloudFront, cloudfrontDistributionId: 'E2TESTDIST' });
       await withCdn.put(await syntheticImage({ dir: work, name: 'cdn', distribution: 'bookworm', releaseLabel: 'cdn', timestamp: '20260103.000001', size: 100 }), silentLog);
       expect(cdn.calls).toHaveLength(1);
       expect(cdn.calls[0].method).toBe('POST');
@@ -175,7 +170,7 @@ describeWith('publish to S3 (Ceph RGW on loopback)', rgwPrerequisites, () => {
       await writeFile(imageFile, JSON.stringify(image));
       const worker = await bundlePublishWorker();
       try {
-        const env = { ...process.env, ...rgw.env, AWS_ENDPOINT_URL_CLOUDFRONT: cdn.endpoint, NODE_NO_WARNINGS: '1' };
+        const env = { ...process.env, ...rgw.server.env, AWS_ENDPOINT_URL_CLOUDFRONT: cdn.endpoint, NODE_NO_WARNINGS: '1' };
         // Asynchronously: the stand-in CloudFront answers from this very process.
         const out = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
           const child = spawn(process.execPath, [worker.file, 'publish-cdn', imageFile, 'E3FROMENV'], { env, stdio: ['ignore', 'ignore', 'pipe'] });

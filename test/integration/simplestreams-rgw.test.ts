@@ -1,35 +1,31 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { silentLog } from '../../lib/core/log';
 import { rewriteBucketStreams } from '../../lib/storage/s3/bucket-streams';
 import { LocalStore } from '../../lib/storage/local/local-store';
 import { S3ImageStore } from '../../lib/storage/s3/s3-store';
 import { describeWith } from '../support/prereq';
-import { RgwServer, rgwPrerequisites, startRgw } from '../support/rgw';
+import { rgwPrerequisites, useRgw } from '../support/rgw';
 import { syntheticImage } from '../support/synthetic-image';
 
 const BUCKET = 'streams-test';
 const STREAMS = ['streams/v1/images.json', 'streams/v1/index.json'];
 
 describeWith('simplestreams published to S3 (Ceph RGW) match the local store byte for byte', rgwPrerequisites, () => {
-  let rgw: RgwServer;
-  let s3: S3Client;
+  const rgw = useRgw([BUCKET]);
   let work: string;
   let local: string;
 
   const object = async (key: string) => {
-    const out = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+    const out = await rgw.s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
     return { body: (await out.Body!.transformToString('utf8')), contentType: out.ContentType, cacheControl: out.CacheControl };
   };
 
   beforeAll(async () => {
-    rgw = await startRgw();
-    s3 = rgw.client();
     work = await mkdtemp(join(tmpdir(), 'streams-rgw-'));
     local = join(work, 'local');
-    await rgw.createBucket(BUCKET);
     const seeds = [
       { name: 'webapp', distribution: 'bookworm', releaseLabel: 'hotdog', timestamp: '20261126.101500' },
       { name: 'webapp', distribution: 'bookworm', releaseLabel: 'hotdog', timestamp: '20261126.111500' },
@@ -38,14 +34,12 @@ describeWith('simplestreams published to S3 (Ceph RGW) match the local store byt
     ];
     for (const seed of seeds) {
       const image = await syntheticImage({ dir: join(work, 'built'), ...seed, size: 4096 });
-      await new S3ImageStore({ bucket: BUCKET, client: s3 }).put(image, silentLog);
+      await new S3ImageStore({ bucket: BUCKET, client: rgw.s3 }).put(image, silentLog);
       await new LocalStore(local).put(image, silentLog);
     }
   }, 180000);
 
   afterAll(async () => {
-    s3?.destroy();
-    await rgw?.stop();
     if (work) await rm(work, { recursive: true, force: true });
   }, 30000);
 
@@ -64,6 +58,6 @@ describeWith('simplestreams published to S3 (Ceph RGW) match the local store byt
   });
 
   test('the published streams were already up to date: rewriting them writes nothing', async () => {
-    expect((await rewriteBucketStreams({ client: s3, bucket: BUCKET })).writes).toBe(0);
+    expect((await rewriteBucketStreams({ client: rgw.s3, bucket: BUCKET })).writes).toBe(0);
   });
 });

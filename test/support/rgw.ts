@@ -285,3 +285,51 @@ export async function startRgw(): Promise<RgwServer> {
     throw new Error(`could not start Ceph RGW: ${message}${log ? ` (mon log: ${log.split('\n').slice(-3).join(' | ')})` : ''}`);
   }
 }
+
+/** A bucket for useRgw() to create: its name, or its name and whether it keeps versions. */
+export type RgwBucket = string | { name: string; versioning?: boolean };
+
+/** What useRgw() gives a suite: read it in tests and in hooks registered after useRgw(). */
+export interface RgwFixture {
+  /** The running gateway. */
+  readonly server: RgwServer;
+  /** An S3 client for it, destroyed when the suite ends. */
+  readonly s3: S3Client;
+}
+
+/**
+ * Ceph RGW for one describe block: its beforeAll starts the gateway, opens a client and
+ * creates `buckets`; its afterAll destroys the client and stops the gateway (also after a
+ * failed start). Call it before the suite's own hooks that use the server.
+ */
+export function useRgw(buckets: RgwBucket[] = []): RgwFixture {
+  let server: RgwServer | undefined;
+  let s3: S3Client | undefined;
+
+  beforeAll(async () => {
+    server = await startRgw();
+    s3 = server.client();
+    for (const bucket of buckets) {
+      const { name, versioning } = typeof bucket === 'string' ? { name: bucket, versioning: false } : bucket;
+      await server.createBucket(name, { versioning });
+    }
+  }, 90000);
+
+  afterAll(async () => {
+    s3?.destroy();
+    await server?.stop();
+  }, 30000);
+
+  const started = <T>(value: T | undefined): T => {
+    if (value === undefined) throw new Error('Ceph RGW is not running: read useRgw() in tests and in hooks after it');
+    return value;
+  };
+  return {
+    get server() {
+      return started(server);
+    },
+    get s3() {
+      return started(s3);
+    },
+  };
+}
