@@ -40,7 +40,8 @@ export async function checkS3Archive(
     } catch (error) {
       if (signal?.aborted) throw new InterruptedError(String(signal.reason));
       const e = error as { name?: string; $metadata?: { httpStatusCode?: number }; message?: string };
-      lastError = e.$metadata?.httpStatusCode === 404 || e.name === 'NotFound' ? 'not found' : e.name ?? e.message ?? String(error);
+      const reason = e.name && e.name !== 'Error' ? e.name : e.message?.split('\n')[0] ?? String(error);
+      lastError = e.$metadata?.httpStatusCode === 404 || e.name === 'NotFound' ? 'not found' : reason;
       if (lastError !== 'not found') break;
     }
   }

@@ -51,7 +51,7 @@ export const TIMESTAMP_MAX_SKEW_SECONDS = 600;
 export function checkBuildTimestamp(value: string, now: Date): string {
   const ahead = timestampToEpoch(value) - Math.floor(now.getTime() / 1000);
   if (ahead > TIMESTAMP_MAX_SKEW_SECONDS) {
-    const by = ahead >= 86400 ? `${Math.floor(ahead / 86400)} days` : ahead >= 3600 ? `${Math.floor(ahead / 3600)} hours` : `${Math.ceil(ahead / 60)} minutes`;
+    const by = ahead >= 2 * 86400 ? `${Math.floor(ahead / 86400)} days` : ahead >= 2 * 3600 ? `${Math.floor(ahead / 3600)} hours` : `${Math.round(ahead / 60)} minutes`;
     throw new UsageError(
       `--timestamp ${value} is ${by} in the future (timestamps are UTC, now is ${formatTimestamp(now)}; ` +
         `at most ${TIMESTAMP_MAX_SKEW_SECONDS / 60} minutes ahead are allowed)`,

@@ -1,13 +1,22 @@
 import { createHash } from 'node:crypto';
 
+/** One OpenPGP packet of a binary keyring: its tag and where it and its body lie. */
+export interface KeyringPacket {
+  tag: number;
+  /** Offset of the packet header. */
+  start: number;
+  bodyStart: number;
+  /** Offset just past the body. */
+  end: number;
+}
+
 /**
- * The fingerprints of the primary keys in a binary OpenPGP keyring (what gpg exports and
- * apt's keyrings hold): enough to pin a keyring to the keys it must hold (RFC 4880: a
- * version 4 fingerprint is the SHA-1 of 0x99, the two-byte body length and the public-key
- * packet body). Throws on anything that is not a well-formed packet sequence.
+ * The packets of a binary OpenPGP keyring (what gpg exports and apt's keyrings hold),
+ * old and new header formats (RFC 4880, 4.2). Throws on anything that is not a
+ * well-formed packet sequence.
  */
-export function primaryKeyFingerprints(keyring: Buffer): string[] {
-  const fingerprints: string[] = [];
+export function keyringPackets(keyring: Buffer): KeyringPacket[] {
+  const packets: KeyringPacket[] = [];
   let at = 0;
   while (at < keyring.length) {
     const header = keyring[at];
@@ -40,15 +49,29 @@ export function primaryKeyFingerprints(keyring: Buffer): string[] {
       length = octets === 1 ? keyring[at + 1] : octets === 2 ? keyring.readUInt16BE(at + 1) : keyring.readUInt32BE(at + 1);
       bodyStart = at + 1 + octets;
     }
-    const bodyEnd = bodyStart + length;
-    if (Number.isNaN(length) || bodyEnd > keyring.length) throw new Error('truncated OpenPGP packet');
-    if (tag === 6) {
-      const body = keyring.subarray(bodyStart, bodyEnd);
-      if (body[0] !== 4) throw new Error(`public key packet version ${body[0]} (only version 4 is pinned)`);
-      const prefix = Buffer.from([0x99, (length >> 8) & 0xff, length & 0xff]);
-      fingerprints.push(createHash('sha1').update(prefix).update(body).digest('hex').toUpperCase());
-    }
-    at = bodyEnd;
+    const end = bodyStart + length;
+    if (Number.isNaN(length) || end > keyring.length) throw new Error('truncated OpenPGP packet');
+    packets.push({ tag, start: at, bodyStart, end });
+    at = end;
   }
-  return fingerprints;
+  return packets;
+}
+
+const PUBLIC_KEY = 6;
+
+/**
+ * The fingerprints of the primary keys in a binary keyring, enough to pin a keyring to
+ * the keys it must hold: a version 4 fingerprint is the SHA-1 of 0x99, the two-byte body
+ * length and the public-key packet body (RFC 4880, 12.2).
+ */
+export function primaryKeyFingerprints(keyring: Buffer): string[] {
+  return keyringPackets(keyring)
+    .filter((packet) => packet.tag === PUBLIC_KEY)
+    .map(({ bodyStart, end }) => {
+      const body = keyring.subarray(bodyStart, end);
+      if (body[0] !== 4) throw new Error(`public key packet version ${body[0]} (only version 4 is pinned)`);
+      const length = end - bodyStart;
+      const prefix = Buffer.from([0x99, (length >> 8) & 0xff, length & 0xff]);
+      return createHash('sha1').update(prefix).update(body).digest('hex').toUpperCase();
+    });
 }

@@ -7,15 +7,18 @@
 
 const HIDDEN = '***';
 
-/** A run of text that starts like a URL (`scheme://`) and ends at whitespace or a quote. */
-const URL_TOKEN = /[A-Za-z][A-Za-z0-9+.-]*:\/\/[^\s"'<>`]*/g;
+/**
+ * A run of text that starts like a URL (`scheme://`) and ends at whitespace or a quote.
+ * The scheme is bounded so that long runs of letters cost linear time, not quadratic.
+ */
+const URL_TOKEN = /[A-Za-z][A-Za-z0-9+.-]{0,31}:\/\/[^\s"'<>`]*/g;
 
 /** Query parameters whose values are secrets (presigned S3 URLs, OAuth, basic tokens). */
 const SECRET_PARAMETER = /token|secret|passw|pwd|signature|credential|key|auth|^sig$/i;
 
 /** One URL (or a string that only looks like one), with its credentials hidden. */
 export function redactUrl(url: string): string {
-  const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.exec(url);
+  const scheme = /^[A-Za-z][A-Za-z0-9+.-]{0,31}:\/\//.exec(url);
   if (!scheme) return url;
   const head = scheme[0];
   let rest = url.slice(head.length);
