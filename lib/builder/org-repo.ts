@@ -6,6 +6,8 @@ import { BuildContext, BuildPlan } from './context';
 import { checkArchive } from './mirror-check';
 import { checkS3Archive, parseS3Url, S3Location, startS3AptProxy } from './s3-apt-proxy';
 import { bundlePackageName } from '../core/naming';
+import { quote } from '../core/message-text';
+import { safeDecode } from '../core/redact';
 
 /** Files the org repository puts into the image while the bundle is installed. */
 const SOURCE_FILE = 'etc/apt/sources.list.d/tailor-org.sources';
@@ -51,17 +53,17 @@ export function orgRepoFor(plan: Pick<BuildPlan, 'request'>): OrgRepo | undefine
   try {
     url = new URL(request.aptRepo);
   } catch {
-    throw new UsageError(`--apt-repo "${request.aptRepo}" is not a URL (http://, https:// or s3://)`);
+    throw new UsageError(`--apt-repo ${quote(request.aptRepo)} is not a URL (http://, https:// or s3://)`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new UsageError(`--apt-repo "${request.aptRepo}" must be http://, https:// or s3://`);
+    throw new UsageError(`--apt-repo ${quote(request.aptRepo)} must be http://, https:// or s3://`);
   }
   const credentials = url.username
     ? {
         // apt refuses credentials for unencrypted http unless the entry says http:// itself.
         machine: url.protocol === 'http:' ? `http://${url.host}` : url.host,
-        login: decodeURIComponent(url.username),
-        password: decodeURIComponent(url.password),
+        login: safeDecode(url.username),
+        password: safeDecode(url.password),
       }
     : undefined;
   url.username = '';
@@ -72,7 +74,7 @@ export function orgRepoFor(plan: Pick<BuildPlan, 'request'>): OrgRepo | undefine
 
 export async function checkOrgRepo(repo: OrgRepo, signal: AbortSignal): Promise<void> {
   if (repo.s3) {
-    await checkS3Archive(repo.s3, `${repo.s3.path}/dists/${repo.suite}`, 'the org repository');
+    await checkS3Archive(repo.s3, `${repo.s3.path}/dists/${repo.suite}`, 'the org repository', undefined, signal);
     return;
   }
   await checkArchive(repo.uri, repo.suite, 'the org repository', signal, repo.credentials);

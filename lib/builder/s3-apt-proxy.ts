@@ -2,8 +2,9 @@ import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s
 import { createServer } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
-import { BuildError } from '../core/errors';
+import { BuildError, InterruptedError } from '../core/errors';
 import { createS3Client } from '../core/s3-client';
+import { quote } from '../core/message-text';
 
 /** An s3://bucket/prefix location. */
 export interface S3Location {
@@ -13,7 +14,7 @@ export interface S3Location {
 
 export function parseS3Url(url: string): S3Location {
   const match = /^s3:\/\/([^/]+)\/?(.*)$/.exec(url);
-  if (!match || !match[1]) throw new BuildError(`"${url}" is not an s3://bucket[/prefix] address`);
+  if (!match || !match[1] || match[1].includes('@')) throw new BuildError(`${quote(url)} is not an s3://bucket[/prefix] address`);
   return { bucket: match[1], prefix: match[2].replace(/\/+$/, '') };
 }
 
@@ -23,16 +24,24 @@ function keyFor(location: S3Location, path: string): string {
 }
 
 /** Checks that the bucket holds the repository's Release file (HeadObject), before any work. */
-export async function checkS3Archive(location: S3Location, path: string, what: string, client = createS3Client()): Promise<void> {
+export async function checkS3Archive(
+  location: S3Location,
+  path: string,
+  what: string,
+  client = createS3Client(),
+  signal?: AbortSignal,
+): Promise<void> {
   const candidates = ['InRelease', 'Release'].map((file) => keyFor(location, `${path}/${file}`));
   let lastError = '';
   for (const key of candidates) {
     try {
-      await client.send(new HeadObjectCommand({ Bucket: location.bucket, Key: key }));
+      await client.send(new HeadObjectCommand({ Bucket: location.bucket, Key: key }), { abortSignal: signal });
       return;
     } catch (error) {
+      if (signal?.aborted) throw new InterruptedError(String(signal.reason));
       const e = error as { name?: string; $metadata?: { httpStatusCode?: number }; message?: string };
-      lastError = e.$metadata?.httpStatusCode === 404 || e.name === 'NotFound' ? 'not found' : e.name ?? e.message ?? String(error);
+      const reason = e.name && e.name !== 'Error' ? e.name : e.message?.split('\n')[0] ?? String(error);
+      lastError = e.$metadata?.httpStatusCode === 404 || e.name === 'NotFound' ? 'not found' : reason;
       if (lastError !== 'not found') break;
     }
   }

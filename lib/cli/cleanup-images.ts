@@ -12,6 +12,8 @@ import { cleanupS3 } from '../storage/s3/s3-cleanup';
 import { bucketOfS3Url } from '../storage/s3/s3-keys';
 import { describeS3Error } from '../storage/s3/s3-store';
 import { BuildError } from '../core/errors';
+import { quote } from '../core/message-text';
+import { commanderErrorOutput, refuseRepeatedFlags } from './flags';
 import { runMain } from './main';
 import packageJson from '../../package.json';
 
@@ -33,32 +35,38 @@ Examples:
   cleanup_images --release-label hotdog --local-storage-path ./images --organization acme --days-to-keep 30
 
 Images are judged per (name, distribution, extension), newest first: --num-to-keep N keeps
-the newest N, --days-to-keep D keeps anything younger than D days; with both, an image
-goes only when neither keeps it. Exit codes: 0 done, 1 failed, 2 bad usage.`;
+the newest N, --days-to-keep D keeps anything younger than D days (both at least 1); with
+both, an image goes only when neither keeps it. Exit codes: 0 done, 1 failed, 2 bad usage.`;
 
 export function cleanupImagesCommand(version: string): Command {
-  return new Command('cleanup_images')
+  const command = new Command('cleanup_images')
     .description('Remove images past a retention policy from a published release (S3) or a local store.')
     .version(version, '-V, --version')
     .requiredOption('--release-label <label>', 'release whose images are cleaned up')
     .requiredOption('--organization <org>', 'only images of this organization')
     .option('--apt-repo <s3-url>', 'the bucket images are published to, as s3://<bucket>')
     .option('--local-storage-path <path>', 'a local store instead of S3')
-    .option('--days-to-keep <n>', 'keep images younger than N days')
-    .option('--num-to-keep <n>', 'keep the newest N images of each name, distribution and kind')
+    .option('--days-to-keep <n>', 'keep images younger than N days (at least 1)')
+    .option('--num-to-keep <n>', 'keep the newest N images of each name, distribution and kind (at least 1)')
     .option('--cloudfront-distribution-id <id>', 'invalidate the index on this distribution afterwards')
     .option('--dry-run', 'change nothing; print what would be removed')
     .option('--json', 'print the result as JSON on stdout')
     .addHelpText('after', EXAMPLES)
     .allowExcessArguments(false)
     .exitOverride()
-    .configureOutput({ outputError: (text, write) => write(`cleanup_images: ${text.trim()}\n`) });
+    .configureOutput(commanderErrorOutput('cleanup_images'));
+  return refuseRepeatedFlags(command);
 }
 
+/** A policy count: a whole number, at least 1 (0 would remove every image). */
 function count(flag: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value)) throw new UsageError(`${flag} "${value}" is not a whole number of ${flag.includes('days') ? 'days' : 'images'}`);
-  return Number(value);
+  const unit = flag.includes('days') ? 'days' : 'images';
+  if (!/^\d+$/.test(value)) throw new UsageError(`${flag} ${quote(value)} is not a whole number of ${unit}`);
+  const n = Number(value);
+  if (n < 1) throw new UsageError(`${flag} ${n} would remove every image: keep at least 1 (remove a release's images yourself if that is meant)`);
+  if (!Number.isSafeInteger(n)) throw new UsageError(`${flag} ${quote(value)} is too large`);
+  return n;
 }
 
 const stderrLog: BuildLog = {
@@ -89,6 +97,9 @@ export function cleanupImagesMain(argv: string[]): Promise<number> {
     if (Boolean(options.aptRepo) === Boolean(options.localStoragePath)) {
       throw new UsageError('give exactly one of --apt-repo s3://<bucket> and --local-storage-path <path>');
     }
+    if (options.cloudfrontDistributionId !== undefined && !options.aptRepo) {
+      throw new UsageError('--cloudfront-distribution-id needs --apt-repo s3://<bucket> (a local store has no CloudFront)');
+    }
     const policy: RetentionPolicy = {
       daysToKeep: count('--days-to-keep', options.daysToKeep),
       numToKeep: count('--num-to-keep', options.numToKeep),
@@ -115,7 +126,7 @@ export function cleanupImagesMain(argv: string[]): Promise<number> {
       }
     } else {
       const imagesDir = localImagesDir(options.localStoragePath!, releaseLabel);
-      if (!existsSync(imagesDir)) throw new UsageError(`--local-storage-path "${options.localStoragePath}" holds no release "${releaseLabel}" (no ${imagesDir})`);
+      if (!existsSync(imagesDir)) throw new UsageError(`--local-storage-path ${quote(options.localStoragePath)} holds no release "${releaseLabel}" (no ${imagesDir})`);
       report = await cleanupLocal({ root: options.localStoragePath!, releaseLabel, organization, policy, dryRun, log: stderrLog });
     }
     process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));

@@ -1,4 +1,6 @@
 import { Command, Option } from 'commander';
+import { TIMESTAMP_MAX_SKEW_SECONDS } from '../core/naming';
+import { commanderErrorOutput, refuseRepeatedFlags } from './flags';
 
 /** The flags of create_image, as parsed (nothing resolved or checked yet beyond syntax). */
 export interface CreateImageOptions {
@@ -52,7 +54,7 @@ Examples:
 Exit codes: 0 built, 1 the build failed, 2 bad usage or input, 130 interrupted.`;
 
 export function createImageCommand(version: string): Command {
-  return new Command('create_image')
+  const command = new Command('create_image')
     .description('Build a Docker, LXD or bare-metal image of Debian/Ubuntu from a recipe.')
     .version(version, '-V, --version')
     .requiredOption('--name <image>', 'image (recipe) from the catalog; repeat to build several in one run', collect)
@@ -67,7 +69,7 @@ export function createImageCommand(version: string): Command {
     .option('--docker-registry <registry>', 'registry docker images are pushed to')
     .option('--rosdistro-path <path>', 'read images and common settings from a tailor rosdistro')
     .option('--recipes-path <path>', 'read recipes from this catalog folder instead of the bundled one')
-    .option('--timestamp <YYYYMMDD.HHMMSS>', 'build timestamp (default: now)')
+    .option('--timestamp <YYYYMMDD.HHMMSS>', `build timestamp, UTC, at most ${TIMESTAMP_MAX_SKEW_SECONDS / 60} minutes ahead (default: now)`)
     .option('--build-only', 'leave the artifacts in ./images/ (the default)')
     .option('--local-storage', 'store in --local-storage-path with an index')
     .option('--local-storage-path <path>', 'local storage folder (default: ./images)')
@@ -87,9 +89,8 @@ export function createImageCommand(version: string): Command {
     .addHelpText('after', EXAMPLES)
     .allowExcessArguments(false)
     .exitOverride()
-    .configureOutput({
-      outputError: (text, write) => write(`create_image: ${text.replace(/^error: /, 'error: ').trim()}\n`),
-    });
+    .configureOutput(commanderErrorOutput('create_image'));
+  return refuseRepeatedFlags(command, ['--name']);
 }
 
 /** A repeatable option's values, in the order given. */

@@ -3,6 +3,7 @@ import { BuildRequest } from '../builder/request';
 import { imageFileName } from '../builder/packers';
 import { createStore } from '../storage/create-store';
 import { PlannedImage, StoredImage } from '../storage/store';
+import { checkWritableFolder } from '../storage/local/place-files';
 import { CreateImageOptions, createImageCommand } from './create-image-options';
 import { runMain } from './main';
 import { createProgress, Verbosity } from './progress';
@@ -31,7 +32,7 @@ export function createImageMain(argv: string[]): Promise<number> {
         const outcomes = await buildImages(requests, {
           log: progress,
           signal,
-          preflight: [{ name: 'store', verify: () => store.verify() }],
+          preflight: [{ name: 'store', verify: () => store.verify() }, ...folderChecks(requests[0])],
           deliver: async (image) => {
             stored.set(image.imageName, await store.put(image, progress, signal));
           },
@@ -52,6 +53,16 @@ export function createImageMain(argv: string[]): Promise<number> {
     },
     { verbose: () => verbose },
   );
+}
+
+/** The work and cache folders must be folders this run can write (not files, not /proc). */
+function folderChecks(request: BuildRequest) {
+  return [
+    { name: 'work directory', verify: () => checkWritableFolder(request.workRoot, 'the work directory (--work-dir)') },
+    ...(request.noCache
+      ? []
+      : [{ name: 'bootstrap cache', verify: () => checkWritableFolder(request.cacheDir, 'the bootstrap cache (--cache-dir)') }]),
+  ];
 }
 
 function announce(requests: BuildRequest[], storeLine: string, options: CreateImageOptions, info: (m: string) => void) {

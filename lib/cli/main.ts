@@ -1,5 +1,6 @@
 import { CommanderError } from 'commander';
-import { BuildError, UsageError, exitCodeOf, oneLine } from '../core/errors';
+import { BuildError, InterruptedError, UsageError, exitCodeOf, oneLine } from '../core/errors';
+import { safeLine } from '../core/message-text';
 
 /**
  * Runs a command's body and turns whatever happens into an exit code and at most one
@@ -7,7 +8,8 @@ import { BuildError, UsageError, exitCodeOf, oneLine } from '../core/errors';
  * --verbose, a failing command's last output lines follow the error line.
  *
  * SIGINT/SIGTERM abort the signal handed to the body, so it can kill children and run
- * its cleanups before the process exits (130).
+ * its cleanups before the process exits (130): whatever the body throws once the signal
+ * is aborted (an aborted mirror check, a killed command) counts as the interruption.
  */
 export async function runMain(
   command: string,
@@ -36,14 +38,17 @@ export async function runMain(
   }
   try {
     return await body(controller.signal);
-  } catch (error) {
-    if (error instanceof CommanderError) {
+  } catch (thrown) {
+    if (thrown instanceof CommanderError) {
       // commander has already printed its own line (help, version or a usage error).
-      return error.exitCode === 0 ? 0 : 2;
+      return thrown.exitCode === 0 ? 0 : 2;
     }
+    const error = controller.signal.aborted && !(thrown instanceof InterruptedError)
+      ? new InterruptedError(String(controller.signal.reason))
+      : thrown;
     process.stderr.write(`${command}: error: ${oneLine(error)}\n`);
     if (error instanceof BuildError && error.detail && options.verbose?.()) {
-      process.stderr.write(`${error.detail}\n`);
+      process.stderr.write(`${error.detail.split('\n').map((line) => safeLine(line)).join('\n')}\n`);
     }
     if (!(error instanceof UsageError) && !(error instanceof BuildError) && process.env.TAILOR_IMAGE_DEBUG) {
       process.stderr.write(`${(error as Error).stack ?? ''}\n`);

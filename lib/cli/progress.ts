@@ -1,10 +1,21 @@
 import { BuildLog } from '../core/log';
+import { escapeControls } from '../core/message-text';
+import { redactUrls } from '../core/redact';
 
 export type Verbosity = 'quiet' | 'normal' | 'verbose';
 
 const SPINNER = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
 
-/** A BuildLog that draws the build for people: live on a terminal, timestamped lines elsewhere. */
+/** What a log line shows of a message: URLs redacted, nothing that could redraw the terminal. */
+function clean(text: string): string {
+  return escapeControls(redactUrls(text));
+}
+
+/**
+ * A BuildLog that draws the build for people: live on a terminal, timestamped lines
+ * elsewhere. Every message is shown cleaned (credentials in URLs hidden, even in --verbose
+ * command lines; control characters escaped).
+ */
 export interface ProgressDisplay extends BuildLog {
   /** Stops the live display (always call before printing the result). */
   close(): void;
@@ -28,7 +39,7 @@ class LineDisplay implements ProgressDisplay {
   ) {}
 
   private line(text: string): void {
-    this.stream.write(`${new Date().toISOString()} ${text}\n`);
+    this.stream.write(`${new Date().toISOString()} ${clean(text)}\n`);
   }
 
   stageStart(stage: string, detail?: string): void {
@@ -82,12 +93,12 @@ class LiveDisplay implements ProgressDisplay {
 
   private above(text: string): void {
     this.clear();
-    this.stream.write(`${text}\n`);
+    this.stream.write(`${clean(text)}\n`);
     this.draw();
   }
 
   stageStart(stage: string, detail?: string): void {
-    this.current = { stage, detail, start: Date.now() };
+    this.current = { stage, detail: detail === undefined ? undefined : clean(detail), start: Date.now() };
     if (this.verbosity === 'quiet') return;
     this.draw();
     this.timer ??= setInterval(() => this.draw(), 100);

@@ -1,13 +1,15 @@
 import { isAbsolute, join, resolve } from 'node:path';
 import { homedir } from 'node:os';
 import { BuildRequest } from '../builder/request';
-import { distribution } from '../core/distributions';
-import { checkNameField, checkTimestamp, formatTimestamp, imageName } from '../core/naming';
+import { distribution, withUsableKeyring } from '../core/distributions';
+import { checkBuildTimestamp, checkNameField, formatTimestamp, imageName } from '../core/naming';
 import { UsageError } from '../core/errors';
+import { quote } from '../core/message-text';
 import { Catalog, DirectoryCatalog, bundledRecipesDir } from '../recipes/catalog';
 import { RosdistroCatalog } from '../recipes/rosdistro';
 import { StorageRequest } from '../storage/request';
 import { CreateImageOptions } from './create-image-options';
+import { checkAptRepoUrl, checkMirrorUrl } from './url-flags';
 
 export const DEFAULT_WORK_ROOT = '/var/tmp/tailor-image';
 export const DEFAULT_IMAGES_DIR = 'images';
@@ -15,7 +17,7 @@ export const DEFAULT_IMAGES_DIR = 'images';
 function cacheMaxAge(value: string | undefined): number {
   if (value === undefined) return 24;
   const hours = Number(value);
-  if (!Number.isFinite(hours) || hours <= 0) throw new UsageError(`--cache-max-age "${value}" is not a positive number of hours`);
+  if (!Number.isFinite(hours) || hours <= 0) throw new UsageError(`--cache-max-age ${quote(value)} is not a positive number of hours`);
   return hours;
 }
 
@@ -45,6 +47,9 @@ export function storageFor(
     throw new UsageError('--local-storage-path needs --local-storage');
   }
   if (options.bucket !== undefined && !options.publish) throw new UsageError('--bucket needs --publish');
+  if (options.cloudfrontDistributionId !== undefined && !options.publish) {
+    throw new UsageError('--cloudfront-distribution-id needs --publish (only a publish invalidates CloudFront)');
+  }
   if (options.publish) {
     let bucket = options.bucket ?? commonBucket;
     if (bucket === undefined) {
@@ -53,7 +58,7 @@ export function storageFor(
       }
       bucket = aptRepo.slice('s3://'.length).split('/')[0];
     }
-    if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) throw new UsageError(`"${bucket}" is not an S3 bucket name`);
+    if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) throw new UsageError(`${quote(bucket)} is not an S3 bucket name`);
     return { mode: 'publish', bucket, ...(cloudfront ? { cloudfrontDistributionId: cloudfront } : {}) };
   }
   if (options.localStorage) return { mode: 'local', path: resolve(options.localStoragePath ?? DEFAULT_IMAGES_DIR) };
@@ -76,7 +81,7 @@ export function resolveRun(options: CreateImageOptions, now = new Date()): Resol
   const twice = names.find((name, i) => names.indexOf(name) !== i);
   if (twice !== undefined) throw new UsageError(`--name ${twice} is given twice`);
   const catalog = openCatalog(options);
-  const timestamp = options.timestamp !== undefined ? checkTimestamp(options.timestamp) : formatTimestamp(now);
+  const timestamp = options.timestamp !== undefined ? checkBuildTimestamp(options.timestamp, now) : formatTimestamp(now);
   const requests = names.map((name) => resolveOne(name, catalog, { ...options, timestamp }));
   const common = catalog.common;
   const storage = storageFor(
@@ -115,18 +120,17 @@ function resolveOne(name: string, catalog: Catalog, options: CreateImageOptions 
   const flavour = checkNameField('flavour', options.flavour ?? recipe.bundle_flavour ?? common.flavour ?? name);
   const timestamp = options.timestamp;
   const aptRepo = options.aptRepo ?? common.apt_repo;
+  if (aptRepo !== undefined) checkAptRepoUrl(aptRepo);
   const mirror = options.mirror ?? common.mirror;
-  for (const [flag, value] of [['--mirror', mirror], ['--security-mirror', options.securityMirror]] as const) {
-    if (value !== undefined && value !== 'none' && !/^(https?|file):\/\//.test(value)) {
-      throw new UsageError(`${flag} "${value}" is not an http(s):// or file:// URL`);
-    }
-  }
+  const securityMirror = options.securityMirror ?? common.security_mirror;
+  if (mirror !== undefined) checkMirrorUrl('--mirror', mirror);
+  if (securityMirror !== undefined) checkMirrorUrl('--security-mirror', securityMirror);
   const workRoot = resolve(options.workDir ?? process.env.TAILOR_IMAGE_WORK_DIR ?? DEFAULT_WORK_ROOT);
   const aptRepoKey = options.aptRepoKey ?? (typeof common.apt_repo_key === 'string' ? common.apt_repo_key : undefined);
   return {
     name,
     recipe,
-    distribution: distro,
+    distribution: withUsableKeyring(distro),
     organization,
     releaseTrack,
     releaseLabel,
@@ -138,7 +142,7 @@ function resolveOne(name: string, catalog: Catalog, options: CreateImageOptions 
     aptRepoKey: aptRepoKey && !isAbsolute(aptRepoKey) ? resolve(aptRepoKey) : aptRepoKey,
     dockerRegistry: options.dockerRegistry ?? common.docker_registry,
     mirror,
-    securityMirror: options.securityMirror ?? common.security_mirror,
+    securityMirror,
     workRoot,
     keepWorkDir: options.keepWorkDir ?? false,
     noCache: options.cache === false,

@@ -3,7 +3,9 @@ import { join, resolve } from 'node:path';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { Command } from 'commander';
 import { BuildError, UsageError } from '../core/errors';
-import { createFileServer } from '../storage/local/file-server';
+import { quote, safeLine } from '../core/message-text';
+import { createFileServer, DEFAULT_SERVER_LIMITS } from '../storage/local/file-server';
+import { commanderErrorOutput, refuseRepeatedFlags } from './flags';
 import { STREAMS_INDEX_PATH } from '../storage/indexes/simplestreams';
 import { runMain } from './main';
 import packageJson from '../../package.json';
@@ -14,6 +16,8 @@ interface ServeOptions {
   port: string;
   tlsCert: string;
   tlsKey: string;
+  maxConnections: string;
+  idleTimeout: string;
   quiet?: boolean;
 }
 
@@ -24,11 +28,13 @@ Examples:
   lxc launch acme:webapp/bookworm
 
 Serves the folder read-only over HTTPS (LXD and Incus only take simplestreams remotes over
-HTTPS; the certificate must be one the LXD host trusts). Runs until Ctrl-C.
+HTTPS; the certificate must be one the LXD host trusts). Runs until Ctrl-C. A connection
+idle for --idle-timeout seconds (no handshake, no request, a response nobody reads) is
+closed; connections beyond --max-connections are closed as soon as they are accepted.
 Exit codes: 0 stopped, 1 failed, 2 bad usage.`;
 
 export function serveCommand(version: string): Command {
-  return new Command('serve')
+  const command = new Command('serve')
     .description('Serve a local store over HTTPS as a simplestreams image server for LXD and Incus.')
     .version(version, '-V, --version')
     .requiredOption('--local-storage-path <path>', 'the local store to serve (the folder holding streams/)')
@@ -36,32 +42,48 @@ export function serveCommand(version: string): Command {
     .requiredOption('--tls-key <pem>', 'its private key (PEM)')
     .option('--address <address>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port to listen on (0: any free port)', '8443')
+    .option('--max-connections <n>', 'connections served at once', String(DEFAULT_SERVER_LIMITS.maxConnections))
+    .option('--idle-timeout <seconds>', 'close a connection idle this long', String(DEFAULT_SERVER_LIMITS.idleTimeoutMs / 1000))
     .option('--quiet', 'do not log each request')
     .addHelpText('after', EXAMPLES)
     .allowExcessArguments(false)
     .exitOverride()
-    .configureOutput({ outputError: (text, write) => write(`serve: ${text.trim()}\n`) });
+    .configureOutput(commanderErrorOutput('serve'));
+  return refuseRepeatedFlags(command);
 }
 
 function readPem(flag: string, path: string, check: (text: string) => void): string {
-  if (!existsSync(path)) throw new UsageError(`${flag} "${path}": no such file`);
+  if (!existsSync(path)) throw new UsageError(`${flag} ${quote(path)}: no such file`);
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    throw new UsageError(`${flag} "${path}" cannot be read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw new UsageError(`${flag} ${quote(path)} cannot be read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
   try {
     check(text);
   } catch {
-    throw new UsageError(`${flag} "${path}" is not a PEM ${flag === '--tls-cert' ? 'certificate' : 'private key'}`);
+    throw new UsageError(`${flag} ${quote(path)} is not a PEM ${flag === '--tls-cert' ? 'certificate' : 'private key'}`);
   }
   return text;
 }
 
 function parsePort(value: string): number {
-  if (!/^\d+$/.test(value) || Number(value) > 65535) throw new UsageError(`--port "${value}" is not a port number (0-65535)`);
+  if (!/^\d+$/.test(value) || Number(value) > 65535) throw new UsageError(`--port ${quote(value)} is not a port number (0-65535)`);
   return Number(value);
+}
+
+function parseMaxConnections(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 100000) {
+    throw new UsageError(`--max-connections ${quote(value)} is not a number of connections (1-100000)`);
+  }
+  return Number(value);
+}
+
+function parseIdleTimeout(value: string): number {
+  const seconds = /^\d+(\.\d+)?$/.test(value) ? Number(value) : NaN;
+  if (!(seconds >= 0.1 && seconds <= 3600)) throw new UsageError(`--idle-timeout ${quote(value)} is not a number of seconds (0.1-3600)`);
+  return Math.round(seconds * 1000);
 }
 
 export function serveMain(argv: string[]): Promise<number> {
@@ -71,9 +93,10 @@ export function serveMain(argv: string[]): Promise<number> {
     const options = command.opts<ServeOptions>();
     const root = resolve(options.localStoragePath);
     if (!existsSync(root) || !statSync(root).isDirectory()) {
-      throw new UsageError(`--local-storage-path "${options.localStoragePath}" is not a folder`);
+      throw new UsageError(`--local-storage-path ${quote(options.localStoragePath)} is not a folder`);
     }
     const port = parsePort(options.port);
+    const limits = { maxConnections: parseMaxConnections(options.maxConnections), idleTimeoutMs: parseIdleTimeout(options.idleTimeout) };
     const cert = readPem('--tls-cert', options.tlsCert, (text) => new X509Certificate(text));
     const key = readPem('--tls-key', options.tlsKey, (text) => createPrivateKey(text));
     let server: ReturnType<typeof createFileServer>;
@@ -82,7 +105,8 @@ export function serveMain(argv: string[]): Promise<number> {
         root,
         cert,
         key,
-        onRequest: options.quiet ? undefined : (line) => process.stderr.write(`${line}\n`),
+        limits,
+        onRequest: options.quiet ? undefined : (line) => process.stderr.write(`${safeLine(line)}\n`),
       });
     } catch (error) {
       throw new UsageError(`--tls-cert and --tls-key do not make a TLS identity: ${(error as Error).message.split('\n')[0]}`);

@@ -6,6 +6,7 @@ import {
   FactoryProject, PlannedBuild, describeProjects, followBuilds, listFactoryProjects, logLink, startBuild,
 } from './codebuild-builds';
 import { runMain } from './main';
+import { commanderErrorOutput, refuseRepeatedFlags } from './flags';
 import packageJson from '../../package.json';
 
 interface TriggerOptions {
@@ -36,7 +37,7 @@ Exit codes: 0 every build succeeded, 1 a build failed, 2 bad usage or unknown im
 
 export function triggerCommand(): Command {
   const collect = (value: string, previous: string[]) => [...previous, value];
-  return new Command('trigger')
+  const command = new Command('trigger')
     .description('Start image builds in the AWS image factory (CodeBuild) and follow them to the end.')
     .version(packageJson.version, '-V, --version')
     .option('--name <image>', 'the image (recipe) to build')
@@ -50,7 +51,8 @@ export function triggerCommand(): Command {
     .addHelpText('after', HELP)
     .allowExcessArguments(false)
     .exitOverride()
-    .configureOutput({ outputError: (text, write) => write(`trigger: ${text.trim()}\n`) });
+    .configureOutput(commanderErrorOutput('trigger'));
+  return refuseRepeatedFlags(command, ['--distribution', '--set']);
 }
 
 /** `trigger`: check everything, start the builds, follow them, exit 1 when one fails. */

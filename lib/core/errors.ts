@@ -1,3 +1,5 @@
+import { safeLine } from './message-text';
+
 /**
  * The two ways a run can fail, and the exit code each one gives.
  *
@@ -44,9 +46,12 @@ export function exitCodeOf(error: unknown): number {
   return 1;
 }
 
-/** One line, whatever the error: the first line of its message. */
+/**
+ * One line, whatever the error: the first line of its message, fit for a terminal
+ * (credentials in URLs redacted, control and bidi characters escaped, cut when long).
+ */
 export function oneLine(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);
   const first = text.split('\n').find((line) => line.trim() !== '') ?? 'unknown error';
-  return first.trim();
+  return safeLine(first.trim());
 }

@@ -1,6 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { UsageError } from '../core/errors';
+import { quote } from '../core/message-text';
 import {
   CommonConfig, CommonConfigSchema, Recipe, RecipeSchema, Template, TemplateSchema, describeIssues,
   BuildType,
@@ -51,7 +52,7 @@ export class DirectoryCatalog implements Catalog {
 }
 
 export function unknownImage(name: string, known: string[], source: string): UsageError {
-  return new UsageError(`unknown image "${name}" in ${source} (known: ${known.join(', ') || 'none'})`);
+  return new UsageError(`unknown image ${quote(name)} in ${source} (known: ${known.join(', ') || 'none'})`);
 }
 
 export function readCommon(path: string): CommonConfig {
@@ -85,6 +86,13 @@ export function parseRecipe(
     throw new UsageError(`${origin}: a recipe must be a mapping of fields`);
   }
   const draft = document as Record<string, unknown>;
+  // A file that is no recipe at all (a path pointing at some other file) is named, never shown.
+  const keys = Object.keys(draft);
+  if (keys.length > 0 && !keys.some((key) => Object.hasOwn(RecipeSchema.shape, key))) {
+    throw new UsageError(
+      `${origin} is not a recipe: none of its ${keys.length} top-level key${keys.length > 1 ? 's is a recipe field' : ' is a recipe field'} (build_type, os_versions, packages...)`,
+    );
+  }
   // Check the recipe's own fields first, so errors point into the recipe as written.
   const own = RecipeSchema.partial().safeParse(draft);
   if (!own.success) throw new UsageError(`recipe "${name}" (${origin}) is invalid: ${describeIssues(own.error)}`);

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { BUILD_TYPES } from '../core/image';
+import { escapeControls, quote } from '../core/message-text';
 
 /**
  * The recipe schema. Recipes are YAML files in recipes/ (one per image) layered over a
@@ -154,10 +155,29 @@ export const CommonConfigSchema = z
   .passthrough();
 export type CommonConfig = z.infer<typeof CommonConfigSchema>;
 
-/** Formats zod issues as one line: "packages.2: must be a Debian package name; ...". */
+/** How much of a key an error shows. */
+const KEY_CHARS = 32;
+
+/**
+ * Formats zod issues as one line: "packages.2: must be a Debian package name; ...".
+ * Errors name keys (escaped, shortened, at most three unknown ones) and never show values.
+ */
 export function describeIssues(error: z.ZodError): string {
   return error.issues
     .slice(0, 3)
-    .map((issue) => `${issue.path.length ? issue.path.join('.') : '(top)'}: ${issue.message}`)
+    .map((issue) => {
+      const where = issue.path.length ? issue.path.map((part) => shortKey(String(part))).join('.') : '(top)';
+      if (issue.code === 'unrecognized_keys') {
+        const keys = issue.keys;
+        const more = keys.length > 3 ? ` and ${keys.length - 3} more` : '';
+        return `${where}: unknown key${keys.length > 1 ? 's' : ''} ${keys.slice(0, 3).map((key) => quote(key, KEY_CHARS)).join(', ')}${more}`;
+      }
+      return `${where}: ${issue.message}`;
+    })
     .join('; ');
+}
+
+function shortKey(key: string): string {
+  const shown = Array.from(escapeControls(key));
+  return shown.length > KEY_CHARS ? `${shown.slice(0, KEY_CHARS).join('')}…` : shown.join('');
 }

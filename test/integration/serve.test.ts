@@ -1,5 +1,6 @@
 import { request } from 'node:https';
-import { createServer } from 'node:net';
+import { connect as connectTcp, createServer, Socket } from 'node:net';
+import { connect as connectTls, TLSSocket } from 'node:tls';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,11 +22,12 @@ describeWith('serve: a local store over HTTPS', [tool('openssl')], () => {
   let tls: TestTls;
   let server: RunningServe;
 
-  const get = (path: string, options: { method?: string; headers?: Record<string, string> } = {}): Promise<Reply> =>
+  /** One request on a fresh connection, to `server` or to `options.on`. */
+  const get = (path: string, options: { method?: string; headers?: Record<string, string>; on?: RunningServe } = {}): Promise<Reply> =>
     new Promise((resolve, reject) => {
-      const url = new URL(server.url);
+      const url = new URL((options.on ?? server).url);
       const req = request(
-        { host: url.hostname, port: url.port, path, method: options.method ?? 'GET', headers: options.headers, ca: readFileSync(tls.caCert) },
+        { host: url.hostname, port: url.port, path, method: options.method ?? 'GET', headers: options.headers, ca: readFileSync(tls.caCert), agent: false },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c) => chunks.push(c));
@@ -104,6 +106,88 @@ describeWith('serve: a local store over HTTPS', [tool('openssl')], () => {
     expect(post.headers.allow).toBe('GET, HEAD');
   });
 
+  describe('limits: idle and stalled connections are closed, crowds are turned away', () => {
+    const big = 64 * 1024 * 1024;
+    let quick: RunningServe;
+    let narrow: RunningServe;
+    const open: Socket[] = [];
+
+    const portOf = (running: RunningServe) => Number(new URL(running.url).port);
+    /** A TLS connection to `running`, resolved once the handshake is done. */
+    const tlsTo = (running: RunningServe): Promise<TLSSocket> =>
+      new Promise((resolve, reject) => {
+        const socket = connectTls({ host: '127.0.0.1', port: portOf(running), servername: 'localhost', ca: readFileSync(tls.caCert) });
+        open.push(socket);
+        socket.once('secureConnect', () => resolve(socket));
+        socket.once('error', reject);
+        socket.once('close', () => reject(new Error('closed before the handshake')));
+      });
+    const closed = (socket: Socket) =>
+      new Promise<void>((resolve) => {
+        if (socket.destroyed) return resolve();
+        socket.on('error', () => undefined);
+        socket.once('close', () => resolve());
+      });
+
+    beforeAll(async () => {
+      writeFileSync(join(store, 'hotdog', 'images', 'big.tar.gz'), Buffer.alloc(big, 7));
+      quick = await startServe(store, tls.cert, tls.key, ['--idle-timeout', '1']);
+      narrow = await startServe(store, tls.cert, tls.key, ['--max-connections', '2', '--idle-timeout', '60']);
+    }, 60000);
+
+    afterAll(async () => {
+      for (const socket of open) socket.destroy();
+      await quick?.stop();
+      await narrow?.stop();
+    });
+
+    // Node's own defaults would keep these open for a minute or more; the test's timeout is far shorter.
+    test('a TLS connection that sends no request is closed after --idle-timeout', async () => {
+      const socket = await tlsTo(quick);
+      await closed(socket);
+      expect(socket.destroyed).toBe(true);
+    }, 15000);
+
+    test('a TCP connection that never starts the TLS handshake is closed too', async () => {
+      const socket = connectTcp({ host: '127.0.0.1', port: portOf(quick) });
+      open.push(socket);
+      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+      await closed(socket);
+      expect(socket.destroyed).toBe(true);
+    }, 15000);
+
+    test('a client that stops reading a download is cut off instead of holding the connection', async () => {
+      const socket = await tlsTo(quick);
+      let received = 0;
+      socket.on('data', (chunk: Buffer) => (received += chunk.length));
+      socket.on('error', () => undefined);
+      socket.write('GET /hotdog/images/big.tar.gz HTTP/1.1\r\nHost: localhost\r\n\r\n');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      socket.pause();
+      // Several idle timeouts without reading; then read whatever the server still sends.
+      await new Promise((resolve) => setTimeout(resolve, 4000));
+      socket.resume();
+      await closed(socket);
+      expect(received).toBeGreaterThan(0);
+      expect(received).toBeLessThan(big);
+    }, 30000);
+
+    test('connections beyond --max-connections are closed at once; the ones inside it are served', async () => {
+      const first = await tlsTo(narrow);
+      const second = await tlsTo(narrow);
+      await expect(tlsTo(narrow)).rejects.toThrow();
+      second.destroy();
+      // Once the server has seen the close, there is room again.
+      let reply: Reply | undefined;
+      for (let attempt = 0; attempt < 50 && reply === undefined; attempt++) {
+        reply = await get('/streams/v1/index.json', { on: narrow }).catch(() => undefined);
+        if (reply === undefined) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(reply?.status).toBe(200);
+      expect(first.destroyed).toBe(false);
+    }, 30000);
+  });
+
   test('usage errors are one line and exit 2; a busy port is one line and exit 1', async () => {
     const cases: [string[], RegExp, number][] = [
       [['--local-storage-path', store, '--tls-key', tls.key], /required option '--tls-cert/, 2],
@@ -111,6 +195,9 @@ describeWith('serve: a local store over HTTPS', [tool('openssl')], () => {
       [['--local-storage-path', store, '--tls-cert', join(work, 'none.pem'), '--tls-key', tls.key], /--tls-cert ".*none.pem": no such file/, 2],
       [['--local-storage-path', store, '--tls-cert', tls.key, '--tls-key', tls.key], /--tls-cert ".*" is not a PEM certificate/, 2],
       [['--local-storage-path', store, '--tls-cert', tls.cert, '--tls-key', tls.key, '--port', '99999'], /--port "99999" is not a port number/, 2],
+      [['--local-storage-path', store, '--tls-cert', tls.cert, '--tls-key', tls.key, '--max-connections', '0'], /--max-connections "0" is not a number of connections/, 2],
+      [['--local-storage-path', store, '--tls-cert', tls.cert, '--tls-key', tls.key, '--idle-timeout', '-1'], /--idle-timeout "-1" is not a number of seconds/, 2],
+      [['--local-storage-path', store, '--tls-cert', tls.cert, '--tls-key', tls.key, '--port', '1', '--port', '2'], /--port is given twice/, 2],
     ];
     const busy = createServer();
     await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', () => resolve()));

@@ -18,11 +18,15 @@ export interface CliResult {
  * Runs a bundled command (dist/<command>.js, made by `npm run build`, which `npm test`
  * runs first) as a user would, and collects its output.
  */
-export function runCommand(
-  command: string,
-  args: string[],
-  options: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {},
-): Promise<CliResult> {
+export interface RunOptions {
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  timeoutMs?: number;
+  /** Sends SIGINT (Ctrl-C) once the command's stderr matches this. */
+  interruptWhen?: RegExp;
+}
+
+export function runCommand(command: string, args: string[], options: RunOptions = {}): Promise<CliResult> {
   const script = join(REPO_ROOT, 'dist', `${command}.js`);
   if (!existsSync(script)) throw new Error(`${script} is missing: run "npm run build" first`);
   return new Promise((resolve, reject) => {
@@ -34,7 +38,14 @@ export function runCommand(
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
+    let interrupted = false;
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+      if (options.interruptWhen && !interrupted && options.interruptWhen.test(stderr)) {
+        interrupted = true;
+        child.kill('SIGINT');
+      }
+    });
     const timer = options.timeoutMs
       ? setTimeout(() => child.kill('SIGKILL'), options.timeoutMs)
       : undefined;
@@ -46,6 +57,6 @@ export function runCommand(
   });
 }
 
-export function runCreateImage(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}) {
+export function runCreateImage(args: string[], options: RunOptions = {}) {
   return runCommand('create_image', args, options);
 }

@@ -8,10 +8,13 @@ export interface RunningServe {
   stop: () => Promise<void>;
 }
 
-/** Starts the bundled `serve` command on 127.0.0.1 (any free port) and waits for its URL. */
-export function startServe(root: string, cert: string, key: string): Promise<RunningServe> {
+/**
+ * Starts the bundled `serve` command on 127.0.0.1 (any free port) and waits for its URL;
+ * `extraArgs` add flags (--idle-timeout, --max-connections).
+ */
+export function startServe(root: string, cert: string, key: string, extraArgs: string[] = []): Promise<RunningServe> {
   const child = spawn(process.execPath, [join(REPO_ROOT, 'dist', 'serve.js'), '--local-storage-path', root,
-    '--address', '127.0.0.1', '--port', '0', '--tls-cert', cert, '--tls-key', key, '--quiet'], {
+    '--address', '127.0.0.1', '--port', '0', '--tls-cert', cert, '--tls-key', key, '--quiet', ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';

@@ -1,4 +1,5 @@
 import { CommanderError } from 'commander';
+import { existsSync } from 'node:fs';
 import { resolve, join } from 'node:path';
 import { createImageCommand, CreateImageOptions } from '../../lib/cli/create-image-options';
 import { resolveRequest, resolveRequests, resolveRun } from '../../lib/cli/resolve-request';
@@ -94,11 +95,65 @@ describe('create_image flags', () => {
     ['bad bucket name', ['--publish', '--bucket', 'Acme_Images'], 'is not an S3 bucket name'],
     ['bad mirror', ['--mirror', 'deb.debian.org'], 'is not an http(s)://'],
     ['rosdistro and recipes path', ['--rosdistro-path', ROSDISTRO, '--recipes-path', '/tmp'], 'exclusive'],
+    ['cloudfront without publish', ['--cloudfront-distribution-id', 'E1'], '--cloudfront-distribution-id needs --publish'],
+    ['file:// mirror', ['--mirror', 'file:///srv/debian'], 'file:// mirrors are not supported'],
+    ['file:// security mirror', ['--security-mirror', 'file:///srv/debian-security'], 'file:// mirrors are not supported'],
+    ['"none" as the main mirror', ['--mirror', 'none'], 'is not an http(s)://'],
+    ['mirror with credentials', ['--mirror', 'http://u:pw@m.example/debian'], 'must not hold credentials'],
+    ['apt repo of another scheme', ['--apt-repo', 'ftp://u:pw@h.example/'], 'must be http://, https:// or s3://'],
+    ['apt repo with a port out of range', ['--apt-repo', 'http://h.example:99999/'], 'is not a URL'],
+    ['malformed escape in apt repo credentials', ['--apt-repo', 'http://u:p%ZZ@h.example/'], 'malformed %-escape'],
+    ['s3 apt repo with credentials', ['--apt-repo', 's3://key:secret@acme-images'], 'holds credentials'],
+    ['s3 apt repo with a bad bucket', ['--apt-repo', 's3://Acme_Images'], 'is not a valid S3 bucket name'],
+    ['timestamp far in the future', ['--timestamp', '29991231.000000'], 'days in the future'],
+    ['timestamp 15 minutes ahead', ['--timestamp', '20261126.124545'], '15 minutes in the future'],
   ];
   test.each(usageErrors)('%s is a usage error', (_, extra, message) => {
     const args = ['--name', 'webapp', '--distribution', 'bookworm', ...extra];
     expect(() => request(args)).toThrow(UsageError);
     expect(() => request(args)).toThrow(message);
+  });
+
+  test('a timestamp a little ahead (clocks disagree) is accepted', () => {
+    expect(request(['--name', 'webapp', '--distribution', 'bookworm', '--timestamp', '20261126.124000']).timestamp).toBe('20261126.124000');
+  });
+
+  test('URL errors show no credentials', () => {
+    for (const extra of [
+      ['--apt-repo', 'ftp://PLANTED-USER:PLANTED-PW@h.example/'],
+      ['--apt-repo', 'http://PLANTED-USER:PLANTED-PW@h.example:99999/'],
+      ['--apt-repo', 'http://PLANTED-USER:PLANTED-PW%ZZ@h.example/'],
+      ['--apt-repo', 's3://PLANTED-USER:PLANTED-PW@acme-images'],
+      ['--mirror', 'http://PLANTED-USER:PLANTED-PW@m.example/debian'],
+      ['--mirror', 'ftp://PLANTED-USER:PLANTED-PW@m.example/debian'],
+    ]) {
+      let message = '';
+      try {
+        request(['--name', 'webapp', '--distribution', 'bookworm', ...extra]);
+      } catch (error) {
+        message = (error as Error).message;
+      }
+      expect(message).toMatch(/\*\*\*@/);
+      expect(message).not.toMatch(/PLANTED/);
+    }
+  });
+
+  test.each([
+    ['--distribution', ['--distribution', 'jammy']],
+    ['--timestamp', ['--timestamp', '20250101.000000', '--timestamp', '20250102.000000']],
+    ['--local-storage-path', ['--local-storage', '--local-storage-path', '/a', '--local-storage-path', '/b']],
+    ['--apt-repo', ['--apt-repo', 'https://a.example', '--apt-repo', 'https://b.example']],
+  ])('%s given twice is a usage error naming the flag', (flag, extra) => {
+    const args = ['--name', 'webapp', '--distribution', 'bookworm', ...extra];
+    expect(() => parseFlags(args)).toThrow(UsageError);
+    expect(() => parseFlags(args)).toThrow(`${flag} is given twice`);
+  });
+
+  test('an Ubuntu image gets a keyring this host has: its own, else the shipped one', () => {
+    const host = '/usr/share/keyrings/ubuntu-archive-keyring.gpg';
+    const shipped = join(__dirname, '..', '..', 'keyrings', 'ubuntu-archive-keyring.gpg');
+    expect(request(['--name', 'webapp', '--distribution', 'jammy']).distribution.keyring).toBe(existsSync(host) ? host : shipped);
+    expect(request(['--name', 'webapp', '--distribution', 'bookworm']).distribution.keyring).toBe('/usr/share/keyrings/debian-archive-keyring.gpg');
   });
 
   test('several --name build several images in one run, with one timestamp and one store', () => {

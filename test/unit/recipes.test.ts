@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UsageError } from '../../lib/core/errors';
@@ -88,6 +88,51 @@ describe('recipe validation', () => {
 
   test('a folder without images/ is not a catalog', () => {
     expect(() => new DirectoryCatalog(tmpdir())).toThrow('is not a recipe catalog');
+  });
+});
+
+describe('files that are not recipes are named, never shown', () => {
+  const messageOf = (catalog: DirectoryCatalog, name: string): string => {
+    try {
+      catalog.recipe(name);
+    } catch (error) {
+      expect(error).toBeInstanceOf(UsageError);
+      return (error as Error).message;
+    }
+    throw new Error('no error');
+  };
+
+  test('a recipe path leading to a password file says so without its lines', () => {
+    const shadowLike = 'root:$y$j9T$PLANTEDHASH:20228:0:99999:7:::\ndaemon:*:20228:0:99999:7:::\n';
+    const message = messageOf(catalogWith({ 'shadow.yaml': shadowLike }), 'shadow');
+    expect(message).toMatch(/shadow\.yaml is not a recipe: none of its 2 top-level keys is a recipe field/);
+    expect(message).not.toMatch(/root|daemon|PLANTED|20228/);
+  });
+
+  test('unknown keys of a recipe are named, at most three, each shortened and escaped', () => {
+    const keys = ['k1', 'k2', `long${'x'.repeat(200)}`, 'k4', 'k5'];
+    const text = `build_type: lxd\nos_versions: [bookworm]\n${keys.map((k) => `${k}: PLANTED-VALUE`).join('\n')}\n"esc\\x1bape": 1\n`;
+    const message = messageOf(catalogWith({ 'keys.yaml': text }), 'keys');
+    expect(message).toMatch(/unknown keys "k1", "k2", "longx+…" \(204 characters\) and 3 more/);
+    expect(message).not.toMatch(/PLANTED|x{40}/);
+    expect(message.split('\n')).toHaveLength(1);
+  });
+
+  test('an alias bomb is a usage error naming the file', () => {
+    const bomb = ['a: &a [x, x, x, x, x, x, x, x, x, x]'];
+    for (const [name, prev] of [['b', 'a'], ['c', 'b'], ['d', 'c'], ['e', 'd']]) {
+      bomb.push(`${name}: &${name} [${Array(10).fill(`*${prev}`).join(', ')}]`);
+    }
+    const message = messageOf(catalogWith({ 'bomb.yaml': `${bomb.join('\n')}\n` }), 'bomb');
+    expect(message).toMatch(/bomb\.yaml: cannot be read as YAML: Excessive alias count/);
+  });
+
+  test('a recipe path leading to a device or a huge file is not read', () => {
+    const catalog = catalogWith({});
+    symlinkSync('/dev/zero', join(catalog.dir, 'images', 'zero.yaml'));
+    expect(messageOf(catalog, 'zero')).toMatch(/zero\.yaml: not a regular file/);
+    writeFileSync(join(catalog.dir, 'images', 'huge.yaml'), Buffer.alloc(2 * 1024 * 1024, 0x61));
+    expect(messageOf(catalog, 'huge')).toMatch(/huge\.yaml: larger than 1 MiB/);
   });
 });
 

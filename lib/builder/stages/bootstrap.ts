@@ -5,7 +5,7 @@ import { debDirOf } from '../base-rootfs';
 import { BuildError } from '../../core/errors';
 import { CHROOT_ENV, mountChroot } from '../chroot';
 import { BuildContext, Stage } from '../context';
-import { aptSources } from '../../core/distributions';
+import { aptSources, missingKeyringAdvice } from '../../core/distributions';
 import { run } from '../../core/exec';
 import { requireHostTools } from '../../core/host-tools';
 import { checkArchive } from '../mirror-check';
@@ -30,8 +30,7 @@ export const bootstrapStage: Stage = {
     const { distribution } = ctx.request;
     if (!existsSync(distribution.keyring)) {
       throw new BuildError(
-        `the ${distribution.os} archive keyring ${distribution.keyring} is missing ` +
-          `(install with: apt-get install ${distribution.keyringPackage})`,
+        `the ${distribution.os} archive keyring ${distribution.keyring} is missing (${missingKeyringAdvice(distribution)})`,
       );
     }
     for (const source of aptSources(distribution, ctx.request.mirror, ctx.request.securityMirror)) {

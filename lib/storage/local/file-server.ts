@@ -81,21 +81,59 @@ export function parseRange(header: string | undefined, size: number): ByteRange 
   return { start, end };
 }
 
+/**
+ * What one client may hold of the server, so that idle or stalled clients cannot keep
+ * connections open for minutes and a crowd of them cannot exhaust it.
+ */
+export interface ServerLimits {
+  /**
+   * A connection that does nothing this long is closed: no TLS handshake, no request
+   * headers, no request, or no progress reading the response (a client that stopped
+   * reading). Idle keep-alive connections are closed sooner (keepAliveMs).
+   */
+  idleTimeoutMs: number;
+  /** Connections open at once; more are closed as soon as they are accepted. */
+  maxConnections: number;
+  /** An idle keep-alive connection between requests is closed after this. */
+  keepAliveMs: number;
+}
+
+export const DEFAULT_SERVER_LIMITS: ServerLimits = { idleTimeoutMs: 30_000, maxConnections: 64, keepAliveMs: 5_000 };
+
 export interface FileServerOptions {
   root: string;
   cert: string | Buffer;
   key: string | Buffer;
   /** One line per request (method, path, status). */
   onRequest?: (line: string) => void;
+  /** Defaults: DEFAULT_SERVER_LIMITS. */
+  limits?: Partial<ServerLimits>;
 }
 
 export function createFileServer(options: FileServerOptions): Server {
   const root = realpathSync(options.root);
-  const server = createServer({ cert: options.cert, key: options.key }, (req, res) => {
-    handle(root, req, res)
-      .catch(() => send(res, 500, 'internal error'))
-      .finally(() => options.onRequest?.(`${req.method} ${req.url} ${res.statusCode}`));
-  });
+  const limits = { ...DEFAULT_SERVER_LIMITS, ...options.limits };
+  const idle = limits.idleTimeoutMs;
+  const server = createServer(
+    {
+      cert: options.cert,
+      key: options.key,
+      handshakeTimeout: idle,
+      // Node checks these two on an interval; short limits need a short interval.
+      headersTimeout: idle,
+      requestTimeout: idle,
+      connectionsCheckingInterval: Math.max(100, Math.min(30_000, Math.floor(idle / 4))),
+      keepAliveTimeout: Math.min(limits.keepAliveMs, idle),
+    },
+    (req, res) => {
+      handle(root, req, res)
+        .catch(() => send(res, 500, 'internal error'))
+        .finally(() => options.onRequest?.(`${req.method} ${req.url} ${res.statusCode}`));
+    },
+  );
+  // No activity on a socket (including a response nobody reads) for this long: destroyed.
+  server.timeout = idle;
+  server.maxConnections = limits.maxConnections;
   return server;
 }
 

@@ -1,4 +1,5 @@
 import { UsageError } from '../../core/errors';
+import { quote } from '../../core/message-text';
 
 /**
  * Where things live in the bucket, tailor's layout plus one folder of entry objects:
@@ -41,13 +42,14 @@ const BUCKET_PATTERN = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 /** The bucket of `s3://bucket` (tailor's --apt-repo form; a trailing slash is fine). */
 export function bucketOfS3Url(url: string, flag = '--apt-repo'): string {
   const match = /^s3:\/\/([^/]+)\/?$/.exec(url.trim());
-  if (!match) throw new UsageError(`${flag} "${url}" is not an S3 bucket URL (expected s3://bucket)`);
+  if (!match) throw new UsageError(`${flag} ${quote(url)} is not an S3 bucket URL (expected s3://bucket)`);
+  if (match[1].includes('@')) throw new UsageError(`${flag} ${quote(url)} holds credentials; S3 is read with the host's AWS credentials`);
   return checkBucketName(match[1], flag);
 }
 
 export function checkBucketName(bucket: string, flag = '--apt-repo'): string {
   if (!BUCKET_PATTERN.test(bucket) || bucket.includes('..')) {
-    throw new UsageError(`${flag}: "${bucket}" is not a valid S3 bucket name`);
+    throw new UsageError(`${flag}: ${quote(bucket)} is not a valid S3 bucket name`);
   }
   return bucket;
 }
