@@ -5,6 +5,7 @@ import { BootstrapKeyInput, bootstrapKey } from './bootstrap-cache';
 import { BuildContext } from './context';
 import { aptSources } from '../core/distributions';
 import { run } from '../core/exec';
+import { hostToolEnv } from './command-env';
 
 /** The arguments of `mmdebstrap` for a rootfs with these packages, the mirrors and suites of the request. */
 export function mmdebstrapArguments(ctx: Pick<BuildContext, 'distribution' | 'request' | 'recipe' | 'packages' | 'rootfs'>): string[] {
@@ -39,7 +40,8 @@ export async function runMmdebstrap(ctx: BuildContext, tree: string, packages: s
     log: ctx.log,
     signal: ctx.signal,
     describe: 'mmdebstrap',
-    env: { ...process.env, LC_ALL: 'C.UTF-8' },
+    // Its environment reaches every maintainer script: named variables only, no host secret.
+    env: hostToolEnv(),
   });
 }
 

@@ -31,6 +31,8 @@ export interface CreateImageOptions {
   cache?: boolean;
   cacheDir?: string;
   cacheMaxAge?: string;
+  /** Folders recipe files (files[].source, playbooks, org_repo.key) may come from besides the catalog's. */
+  allowSourceDir?: string[];
   json?: boolean;
   verbose?: boolean;
   quiet?: boolean;
@@ -81,6 +83,7 @@ export function createImageCommand(version: string): Command {
     .option('--no-cache', 'bootstrap from the mirror even when a cached rootfs exists (a cold build)')
     .option('--cache-dir <path>', 'bootstrap cache (default: $TAILOR_IMAGE_CACHE_DIR or ~/.cache/tailor-image)')
     .option('--cache-max-age <hours>', 'rebuild cached rootfs older than this (default: 24)')
+    .option('--allow-source-dir <dir>', "let recipes copy files from this folder too (besides the catalog's); repeatable", collect)
     .option('--json', 'print a machine-readable summary on stdout')
     .addOption(new Option('-v, --verbose', 'show every command and its output').conflicts('quiet'))
     .addOption(new Option('-q, --quiet', 'print only warnings, errors and the result'))

@@ -1,3 +1,4 @@
+import { existsSync, statSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { homedir } from 'node:os';
 import { BuildRequest, StorageRequest } from '../builder/request';
@@ -16,6 +17,13 @@ function cacheMaxAge(value: string | undefined): number {
   const hours = Number(value);
   if (!Number.isFinite(hours) || hours <= 0) throw new UsageError(`--cache-max-age "${value}" is not a positive number of hours`);
   return hours;
+}
+
+/** An --allow-source-dir folder, absolute; it must exist. */
+function allowedSourceDir(dir: string): string {
+  const path = resolve(dir);
+  if (!existsSync(path) || !statSync(path).isDirectory()) throw new UsageError(`--allow-source-dir ${dir} is not a folder`);
+  return path;
 }
 
 /** Opens the catalog the flags name: a rosdistro, a catalog folder, or the bundled one. */
@@ -131,5 +139,6 @@ function resolveOne(name: string, catalog: Catalog, options: CreateImageOptions 
     noCache: options.cache === false,
     cacheDir: resolve(options.cacheDir ?? process.env.TAILOR_IMAGE_CACHE_DIR ?? join(homedir(), '.cache', 'tailor-image')),
     cacheMaxAgeHours: cacheMaxAge(options.cacheMaxAge),
+    allowedSourceDirs: (options.allowSourceDir ?? []).map(allowedSourceDir),
   };
 }
