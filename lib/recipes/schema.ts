@@ -51,7 +51,10 @@ export type User = z.infer<typeof UserSchema>;
 
 export const FileSchema = z
   .object({
-    path: z.string().regex(/^\//, 'must be an absolute path inside the image'),
+    path: z
+      .string()
+      .regex(/^\//, 'must be an absolute path inside the image')
+      .regex(/^(?!.*(?:^|\/)\.\.(?:\/|$))/, 'must not contain a ".." component'),
     content: z.string().optional(),
     source: z.string().optional().describe('A file beside the recipe to copy in.'),
     mode: z.string().regex(/^[0-7]{3,4}$/).default('0644'),
