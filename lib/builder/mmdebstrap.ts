@@ -47,7 +47,7 @@ export async function runMmdebstrap(ctx: BuildContext, tree: string, packages: s
 
 /** What the cache key is made of, read from the tools and files themselves. */
 export async function bootstrapKeyOf(ctx: BuildContext, packages: string[]): Promise<{ key: string; input: BootstrapKeyInput }> {
-  const { stdout } = await run('mmdebstrap', ['--version'], { log: ctx.log, capture: true, describe: 'mmdebstrap --version' });
+  const { stdout } = await run('mmdebstrap', ['--version'], { log: ctx.log, capture: true, env: hostToolEnv(), describe: 'mmdebstrap --version' });
   const args = mmdebstrapArguments({ ...ctx, packages });
   const input: BootstrapKeyInput = {
     toolVersion: packageJson.version,
