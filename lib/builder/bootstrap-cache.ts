@@ -4,6 +4,7 @@ import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { digestFile } from '../core/digest';
 import { run } from '../core/exec';
+import { hostToolEnv } from './command-env';
 import { BuildLog } from '../core/log';
 import { overlayStandsOn } from './overlay';
 import { removeWorkDir } from './workdir';
@@ -160,7 +161,7 @@ export class BootstrapCache {
         log: this.log,
         signal: this.signal,
         describe: 'tar (cache rootfs)',
-        env: { ...process.env, ZSTD_NBTHREADS: '0', ZSTD_CLEVEL: '3' },
+        env: hostToolEnv({ ZSTD_NBTHREADS: '0', ZSTD_CLEVEL: '3' }),
       });
       return { digest: await digestFile(temp), shape: treeShape(scratch) };
     })().then(

@@ -1,20 +1,9 @@
-import { mkdir, writeFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import { CleanupStack } from './cleanup';
+import { CHROOT_ENV } from './command-env';
 import { run, RunResult } from '../core/exec';
 import { BuildLog } from '../core/log';
 import { ChrootRunner } from './packers/packer';
-
-/** The environment commands see inside the image: minimal, so no host secret leaks in. */
-export const CHROOT_ENV: Readonly<Record<string, string>> = {
-  PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
-  HOME: '/root',
-  LC_ALL: 'C.UTF-8',
-  LANG: 'C.UTF-8',
-  DEBIAN_FRONTEND: 'noninteractive',
-  DEBCONF_NONINTERACTIVE_SEEN: 'true',
-  TERM: 'dumb',
-};
+import { Rootfs } from './rootfs-path';
 
 const MOUNTS = [
   { target: 'proc', args: ['-t', 'proc', 'proc'] },
@@ -40,6 +29,7 @@ export async function mountChroot(
   cleanups: CleanupStack,
   signal: AbortSignal,
 ): Promise<MountedChroot> {
+  const image = new Rootfs(root);
   const mounted: string[] = [];
   const label = `unmount ${root}`;
   const unmountAll = async () => {
@@ -51,15 +41,14 @@ export async function mountChroot(
         await run('umount', ['--lazy', target], { log, describe: `umount --lazy ${target}` });
       }
     }
-    await rm(join(root, POLICY_RC_D), { force: true });
+    await image.remove(POLICY_RC_D);
   };
   cleanups.push(label, unmountAll);
-  await writeFile(join(root, POLICY_RC_D), '#!/bin/sh\n# tailor-image: no services start while building\nexit 101\n', {
-    mode: 0o755,
-  });
+  await image.writeFile(POLICY_RC_D, '#!/bin/sh\n# tailor-image: no services start while building\nexit 101\n', { mode: 0o755 });
   for (const mount of MOUNTS) {
-    const target = join(root, mount.target);
-    await mkdir(target, { recursive: true });
+    // mount follows links in its target on the host: mount on the place the rootfs's link names.
+    await image.mkdirp(mount.target);
+    const target = image.resolve(mount.target);
     await run('mount', [...mount.args, target], { log, signal, describe: `mount ${mount.target}` });
     mounted.push(target);
   }

@@ -5,6 +5,7 @@ import { run } from '../core/exec';
 import { BuildLog } from '../core/log';
 import { BootstrapKeyInput, bootstrapKey } from './bootstrap-cache';
 import { BootstrapSpec } from './bootstrap-spec';
+import { hostToolEnv } from './command-env';
 
 /** The arguments of `mmdebstrap` that bootstrap `spec` into the directory `target`; `options` (hooks) go before the positionals. */
 export function mmdebstrapArguments(spec: BootstrapSpec, target: string, options: string[] = []): string[] {
@@ -38,13 +39,14 @@ export async function runMmdebstrap(
     log: context.log,
     signal: context.signal,
     describe: 'mmdebstrap',
-    env: { ...process.env, LC_ALL: 'C.UTF-8' },
+    // Its environment reaches every maintainer script: named variables only, no host secret.
+    env: hostToolEnv(),
   });
 }
 
 /** The cache key of `spec`, from the spec and the versions of the tools that act on it. */
 export async function bootstrapKeyOf(spec: BootstrapSpec, log: BuildLog): Promise<{ key: string; input: BootstrapKeyInput }> {
-  const { stdout } = await run('mmdebstrap', ['--version'], { log, capture: true, describe: 'mmdebstrap --version' });
+  const { stdout } = await run('mmdebstrap', ['--version'], { log, capture: true, env: hostToolEnv(), describe: 'mmdebstrap --version' });
   const input: BootstrapKeyInput = {
     toolVersion: packageJson.version,
     mmdebstrapVersion: stdout.trim(),

@@ -1,9 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { isAbsolute, join } from 'node:path';
 import { UsageError } from '../core/errors';
+import { recipeSourcePath } from '../recipes/sources';
 import { BuildContext, BuildPlan } from './context';
 import { checkArchive } from './mirror-check';
+import { Rootfs } from './rootfs-path';
 import { checkS3Archive, parseS3Url, S3Location, startS3AptProxy } from './s3-apt-proxy';
 import { bundlePackageName } from '../core/naming';
 import { quote } from '../core/message-text';
@@ -32,8 +32,9 @@ export function orgRepoFor(plan: Pick<BuildPlan, 'request'>): OrgRepo | undefine
   const { request } = plan;
   const { recipe } = request;
   if (!request.aptRepo || !request.installBundle) return undefined;
-  const keyOption = request.aptRepoKey ?? recipe.org_repo.key;
-  const keyFile = keyOption ? (isAbsolute(keyOption) ? keyOption : join(recipe.baseDir, keyOption)) : undefined;
+  // A key the recipe names is a recipe source (inside its catalog folder); --apt-repo-key is the user's own.
+  const keyFile = request.aptRepoKey
+    ?? (recipe.org_repo.key ? recipeSourcePath(recipe, recipe.org_repo.key, 'org_repo.key', request.allowedSourceDirs) : undefined);
   if (!keyFile && !recipe.org_repo.allow_unsigned) {
     throw new UsageError(
       'the org repository needs its signing key (--apt-repo-key or org_repo.key in the recipe); ' +
@@ -87,7 +88,7 @@ export async function checkOrgRepo(repo: OrgRepo, signal: AbortSignal): Promise<
  */
 export async function installBundle(ctx: BuildContext, repo: OrgRepo): Promise<void> {
   const chroot = ctx.chroot!;
-  const root = ctx.rootfs;
+  const image = new Rootfs(ctx.rootfs);
   const keep = ctx.request.recipe.org_repo.keep_source;
   let signedBy = 'Trusted: yes';
   let keyPath: string | undefined;
@@ -95,8 +96,7 @@ export async function installBundle(ctx: BuildContext, repo: OrgRepo): Promise<v
     const key = readFileSync(repo.keyFile);
     const armored = key.subarray(0, 64).toString('latin1').includes('-----BEGIN PGP');
     keyPath = `${KEY_DIR}/tailor-org.${armored ? 'asc' : 'gpg'}`;
-    await mkdir(join(root, KEY_DIR), { recursive: true });
-    await writeFile(join(root, keyPath), key, { mode: 0o644 });
+    await image.writeFile(keyPath, key, { mode: 0o644 });
     signedBy = `Signed-By: /${keyPath}`;
   }
   // An s3:// repository is read through a proxy on 127.0.0.1 for the time of the install.
@@ -108,18 +108,17 @@ export async function installBundle(ctx: BuildContext, repo: OrgRepo): Promise<v
   }
   const sourceText = (address: string) => `Types: deb\nURIs: ${address}\nSuites: ${repo.suite}\nComponents: main\n${signedBy}\n`;
   const removeTemporary = async (all: boolean) => {
-    await rm(join(root, AUTH_FILE), { force: true });
+    await image.remove(AUTH_FILE);
     if (all) {
-      await rm(join(root, SOURCE_FILE), { force: true });
-      if (keyPath) await rm(join(root, keyPath), { force: true });
+      await image.remove(SOURCE_FILE);
+      if (keyPath) await image.remove(keyPath);
     }
   };
   ctx.cleanups.push('remove org repository credentials', () => removeTemporary(!keep));
-  await writeFile(join(root, SOURCE_FILE), sourceText(uri), { mode: 0o644 });
+  await image.writeFile(SOURCE_FILE, sourceText(uri), { mode: 0o644 });
   if (repo.credentials) {
-    await mkdir(join(root, 'etc/apt/auth.conf.d'), { recursive: true });
     const { machine, login, password } = repo.credentials;
-    await writeFile(join(root, AUTH_FILE), `machine ${machine}\nlogin ${login}\npassword ${password}\n`, { mode: 0o600 });
+    await image.writeFile(AUTH_FILE, `machine ${machine}\nlogin ${login}\npassword ${password}\n`, { mode: 0o600 });
   }
   await chroot.run(['apt-get', 'update'], { describe: 'apt-get update (org repository)' });
   await chroot.run(['apt-get', 'install', '-y', '--no-install-recommends', repo.package], {
@@ -129,6 +128,6 @@ export async function installBundle(ctx: BuildContext, repo: OrgRepo): Promise<v
   if (repo.s3) {
     await ctx.cleanups.runNow('stop the S3 apt proxy', ctx.log);
     // A kept source names the bucket itself (for apt-transport-s3), not the dead proxy.
-    if (keep) await writeFile(join(root, SOURCE_FILE), sourceText(repo.uri), { mode: 0o644 });
+    if (keep) await image.writeFile(SOURCE_FILE, sourceText(repo.uri), { mode: 0o644 });
   }
 }

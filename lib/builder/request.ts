@@ -40,4 +40,6 @@ export interface BuildRequest {
   cacheDir: string;
   /** Cached rootfs older than this (hours) are rebuilt, to pick up archive updates. */
   cacheMaxAgeHours: number;
+  /** Folders beyond the recipe's catalog folder that files the recipe copies in may come from (--allow-source-dir). */
+  allowedSourceDirs: string[];
 }

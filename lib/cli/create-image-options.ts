@@ -33,6 +33,8 @@ export interface CreateImageOptions {
   cache?: boolean;
   cacheDir?: string;
   cacheMaxAge?: string;
+  /** Folders recipe files (files[].source, playbooks, org_repo.key) may come from besides the catalog's. */
+  allowSourceDir?: string[];
   json?: boolean;
   verbose?: boolean;
   quiet?: boolean;
@@ -83,6 +85,7 @@ export function createImageCommand(version: string): Command {
     .option('--no-cache', 'bootstrap from the mirror even when a cached rootfs exists (a cold build)')
     .option('--cache-dir <path>', 'bootstrap cache (default: $TAILOR_IMAGE_CACHE_DIR or ~/.cache/tailor-image)')
     .option('--cache-max-age <hours>', 'rebuild cached rootfs older than this (default: 24)')
+    .option('--allow-source-dir <dir>', "let recipes copy files from this folder too (besides the catalog's); repeatable", collect)
     .option('--json', 'print a machine-readable summary on stdout')
     .addOption(new Option('-v, --verbose', 'show every command and its output').conflicts('quiet'))
     .addOption(new Option('-q, --quiet', 'print only warnings, errors and the result'))
@@ -90,7 +93,7 @@ export function createImageCommand(version: string): Command {
     .allowExcessArguments(false)
     .exitOverride()
     .configureOutput(commanderErrorOutput('create_image'));
-  return refuseRepeatedFlags(command, ['--name']);
+  return refuseRepeatedFlags(command, ['--name', '--allow-source-dir']);
 }
 
 /** A repeatable option's values, in the order given. */

@@ -1,3 +1,4 @@
+import { existsSync, statSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { homedir } from 'node:os';
 import { BuildRequest } from '../builder/request';
@@ -19,6 +20,13 @@ function cacheMaxAge(value: string | undefined): number {
   const hours = Number(value);
   if (!Number.isFinite(hours) || hours <= 0) throw new UsageError(`--cache-max-age ${quote(value)} is not a positive number of hours`);
   return hours;
+}
+
+/** An --allow-source-dir folder, absolute; it must exist. */
+function allowedSourceDir(dir: string): string {
+  const path = resolve(dir);
+  if (!existsSync(path) || !statSync(path).isDirectory()) throw new UsageError(`--allow-source-dir ${dir} is not a folder`);
+  return path;
 }
 
 /** Opens the catalog the flags name: a rosdistro, a catalog folder, or the bundled one. */
@@ -148,5 +156,6 @@ function resolveOne(name: string, catalog: Catalog, options: CreateImageOptions 
     noCache: options.cache === false,
     cacheDir: resolve(options.cacheDir ?? process.env.TAILOR_IMAGE_CACHE_DIR ?? join(homedir(), '.cache', 'tailor-image')),
     cacheMaxAgeHours: cacheMaxAge(options.cacheMaxAge),
+    allowedSourceDirs: (options.allowSourceDir ?? []).map(allowedSourceDir),
   };
 }

@@ -52,9 +52,12 @@ export type User = z.infer<typeof UserSchema>;
 
 export const FileSchema = z
   .object({
-    path: z.string().regex(/^\//, 'must be an absolute path inside the image'),
+    path: z
+      .string()
+      .regex(/^\//, 'must be an absolute path inside the image')
+      .regex(/^(?!.*(?:^|\/)\.\.(?:\/|$))/, 'must not contain a ".." component'),
     content: z.string().optional(),
-    source: z.string().optional().describe('A file beside the recipe to copy in.'),
+    source: z.string().optional().describe('A file to copy in, in the catalog folder (relative to it) or a folder --allow-source-dir names.'),
     mode: z.string().regex(/^[0-7]{3,4}$/).default('0644'),
     owner: z.string().default('root:root'),
   })

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -46,4 +46,31 @@ export function installedPackages(rootfs: string): Map<string, string> {
     if (name && version && /^Status: install ok installed$/m.test(stanza)) installed.set(name, version);
   }
   return installed;
+}
+
+/**
+ * What a host path is, to compare before and after: for it and every entry below it (links
+ * not followed), the type, mode, owner, size and content digest or link target. "absent"
+ * when it does not exist.
+ */
+export function pathFingerprint(path: string): string {
+  const lines: string[] = [];
+  const visit = (entry: string, name: string) => {
+    let stats;
+    try {
+      stats = lstatSync(entry);
+    } catch {
+      lines.push(`${name} absent`);
+      return;
+    }
+    const head = `${name} ${stats.mode.toString(8)} ${stats.uid}:${stats.gid}`;
+    if (stats.isSymbolicLink()) lines.push(`${head} -> ${readlinkSync(entry)}`);
+    else if (stats.isFile()) lines.push(`${head} ${stats.size} ${createHash('sha256').update(readFileSync(entry)).digest('hex')}`);
+    else if (stats.isDirectory()) {
+      lines.push(`${head} dir`);
+      for (const child of readdirSync(entry).sort()) visit(join(entry, child), `${name}/${child}`);
+    } else lines.push(`${head} special`);
+  };
+  visit(path, '.');
+  return lines.join('\n');
 }

@@ -53,6 +53,14 @@ describe('create_image flags', () => {
     });
   });
 
+  test('--allow-source-dir is repeatable, made absolute, and must name a folder', () => {
+    const base = ['--name', 'webapp', '--distribution', 'bookworm'];
+    expect(request(base).allowedSourceDirs).toEqual([]);
+    expect(request([...base, '--allow-source-dir', 'test', '--allow-source-dir', '/tmp']).allowedSourceDirs).toEqual([resolve('test'), '/tmp']);
+    expect(() => request([...base, '--allow-source-dir', '/nonexistent/dir'])).toThrow(UsageError);
+    expect(() => request([...base, '--allow-source-dir', '/nonexistent/dir'])).toThrow('--allow-source-dir /nonexistent/dir is not a folder');
+  });
+
   test('--local-storage alone defaults to ./images', () => {
     expect(storage(['--name', 'webapp', '--distribution', 'noble', '--local-storage'])).toEqual({
       mode: 'local', path: resolve('images'),

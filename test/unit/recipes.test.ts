@@ -1,10 +1,11 @@
-import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UsageError } from '../../lib/core/errors';
 import { bundledRecipesDir, DirectoryCatalog } from '../../lib/recipes/catalog';
 import { recipeJsonSchema } from '../../lib/recipes/json-schema';
 import { RosdistroCatalog } from '../../lib/recipes/rosdistro';
+import { recipeSourcePath } from '../../lib/recipes/sources';
 
 const ROSDISTRO = join(__dirname, '..', 'fixtures', 'rosdistro');
 
@@ -61,6 +62,8 @@ describe('recipe validation', () => {
     ['no os_versions', 'build_type: lxd\n', 'os_versions'],
     ['two password sources', `${base}user: {name: a, password: {hash: "$6$x$y", env: PW}}\n`, 'exactly one of'],
     ['a relative file path', `${base}files: [{path: etc/x, content: y}]\n`, 'absolute path'],
+    ['a file path climbing with ".."', `${base}files: [{path: /etc/../../usr/share/zoneinfo/Etc/UTC, content: y}]\n`, 'files.0.path: must not contain a ".." component'],
+    ['a file path ending in ".."', `${base}files: [{path: /etc/.., content: y}]\n`, 'must not contain a ".." component'],
     ['a recipe that is a list', '- build_type: lxd\n', 'must be a mapping'],
   ])('rejects %s with one line naming it', (_, text, message) => {
     const catalog = catalogWith({ 'bad.yaml': text });
@@ -73,6 +76,11 @@ describe('recipe validation', () => {
       error = e as Error;
     }
     expect(error?.message.split('\n')).toHaveLength(1);
+  });
+
+  test('a file path with dots that are not ".." components passes', () => {
+    const catalog = catalogWith({ 'dots.yaml': `${base}files: [{path: /etc/..hidden/a..b/.x, content: y}]\n` });
+    expect(catalog.recipe('dots').files.map((f) => f.path)).toContain('/etc/..hidden/a..b/.x');
   });
 
   test('malformed YAML names the file and line', () => {
@@ -176,5 +184,46 @@ describe('a tailor rosdistro', () => {
 
   test('a missing rosdistro config is a usage error', () => {
     expect(() => new RosdistroCatalog(tmpdir())).toThrow('has no config/images.yaml');
+  });
+});
+
+describe('files a recipe copies in come from its catalog folder', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sources-'));
+  const catalog = join(dir, 'catalog');
+  const other = join(dir, 'other');
+  mkdirSync(join(catalog, 'files'), { recursive: true });
+  mkdirSync(other);
+  writeFileSync(join(catalog, 'files', 'motd'), 'hello\n');
+  writeFileSync(join(other, 'extra'), 'extra\n');
+  symlinkSync(join(other, 'extra'), join(catalog, 'files', 'link-out'));
+  symlinkSync('/etc/passwd', join(catalog, 'files', 'link-to-host'));
+  const recipe = { name: 'r', baseDir: catalog };
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('a relative path is taken from the catalog folder', () => {
+    expect(recipeSourcePath(recipe, 'files/motd', 'file source')).toBe(join(realpathSync(catalog), 'files', 'motd'));
+  });
+
+  test.each([
+    ['an absolute host path', '/etc/passwd'],
+    ['a path climbing out with ".."', '../other/extra'],
+    ['a link inside the catalog to a host file', 'files/link-to-host'],
+    ['a link inside the catalog to another folder', 'files/link-out'],
+  ])('refuses %s with one line', (_, path) => {
+    expect(() => recipeSourcePath(recipe, path, 'file source')).toThrow(UsageError);
+    expect(() => recipeSourcePath(recipe, path, 'file source')).toThrow(
+      /^recipe "r": file source \S+ is outside the catalog folder \S+ \(allow its folder with --allow-source-dir\)$/,
+    );
+  });
+
+  test('a folder given with --allow-source-dir is allowed', () => {
+    expect(recipeSourcePath(recipe, '../other/extra', 'file source', [other])).toBe(join(realpathSync(other), 'extra'));
+    expect(recipeSourcePath(recipe, 'files/link-out', 'file source', [other])).toBe(join(realpathSync(other), 'extra'));
+    expect(() => recipeSourcePath(recipe, '/etc/passwd', 'file source', [other])).toThrow(/outside the catalog folder/);
+  });
+
+  test('a missing file and a folder are refused', () => {
+    expect(() => recipeSourcePath(recipe, 'files/nope', 'playbook')).toThrow(`recipe "r": playbook ${join(catalog, 'files', 'nope')} does not exist`);
+    expect(() => recipeSourcePath(recipe, 'files', 'file source')).toThrow(/is not a file/);
   });
 });

@@ -4,6 +4,7 @@ import { dirname, basename, join } from 'node:path';
 import { stringify } from 'yaml';
 import { run } from '../../core/exec';
 import { timestampToEpoch } from '../../core/naming';
+import { hostToolEnv } from '../command-env';
 import { PackInput, Packer } from './packer';
 
 /**
@@ -53,7 +54,7 @@ export const lxdPacker: Packer = {
         '--directory', rootParent,
         rootName,
       ],
-      { log: input.log, signal: input.signal, describe: 'tar | pigz (lxd image)' },
+      { log: input.log, signal: input.signal, env: hostToolEnv(), describe: 'tar | pigz (lxd image)' },
     );
     return [{ path: output, role: 'image' as const }];
   },

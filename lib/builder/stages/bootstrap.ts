@@ -1,15 +1,17 @@
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { debDirOf } from '../base-rootfs';
 import { BuildError } from '../../core/errors';
-import { CHROOT_ENV, mountChroot } from '../chroot';
+import { mountChroot } from '../chroot';
+import { CHROOT_ENV } from '../command-env';
 import { BuildContext, Stage } from '../context';
 import { aptSources, missingKeyringAdvice } from '../../core/distributions';
 import { run } from '../../core/exec';
 import { requireHostTools } from '../../core/host-tools';
 import { checkArchive } from '../mirror-check';
 import { mountOverlayRootfs } from '../overlay';
+import { Rootfs } from '../rootfs-path';
 
 /**
  * bootstrap: the build's rootfs, as an overlay on a bootstrapped base: the cached tree on
@@ -46,10 +48,7 @@ export const bootstrapStage: Stage = {
       log: ctx.log, cleanups: ctx.cleanups, signal: ctx.signal, keep: ctx.request.keepWorkDir,
     });
     // The resolver of this host, not of the one that made the base (finalize removes it).
-    if (existsSync('/etc/resolv.conf')) {
-      await rm(join(ctx.rootfs, 'etc/resolv.conf'), { force: true });
-      await copyFile('/etc/resolv.conf', join(ctx.rootfs, 'etc/resolv.conf'));
-    }
+    if (existsSync('/etc/resolv.conf')) await new Rootfs(ctx.rootfs).copyIn('/etc/resolv.conf', '/etc/resolv.conf', { mode: 0o644 });
     const extra = ctx.packages.filter((pkg) => !base.packages.includes(pkg));
     if (extra.length > 0) await installExtraPackages(ctx, extra);
   },
@@ -64,7 +63,8 @@ async function installExtraPackages(ctx: BuildContext, packages: string[]): Prom
   const { log, signal, cleanups } = ctx;
   ctx.chroot ??= await mountChroot(ctx.rootfs, log, cleanups, signal);
   let apt = ['chroot', ctx.rootfs, 'apt-get'];
-  const archives = join(ctx.rootfs, 'var/cache/apt/archives');
+  // Bind-mounted over: the place the rootfs's own links name, inside it.
+  const archives = new Rootfs(ctx.rootfs).resolve('/var/cache/apt/archives');
   const unmountLabel = `unmount ${archives}`;
   if (!ctx.request.noCache) {
     const debDir = debDirOf(ctx.request.cacheDir);

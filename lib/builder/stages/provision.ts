@@ -1,13 +1,11 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
-import { dirname, isAbsolute, join } from 'node:path';
-import { UsageError } from '../../core/errors';
 import { mountChroot } from '../chroot';
 import { BuildContext, BuildPlan, Stage } from '../context';
 import { hostnameOf } from '../hostname';
 import { run } from '../../core/exec';
 import { requireHostTools } from '../../core/host-tools';
+import { recipeSourcePath } from '../../recipes/sources';
 import { BuildRequest } from '../request';
+import { Rootfs } from '../rootfs-path';
 import { resolvePassword } from '../secrets';
 import { checkOrgRepo, installBundle, orgRepoFor } from '../org-repo';
 
@@ -39,13 +37,10 @@ export const provisionStage: Stage = {
     if (repo) await checkOrgRepo(repo, ctx.signal);
     if (recipe.user?.password) ctx.password = resolvePassword(recipe.user.password, recipe.baseDir);
     for (const file of recipe.files) {
-      if (file.source !== undefined && !existsSync(sourcePath(ctx, file.source))) {
-        throw new UsageError(`recipe "${recipe.name}": file source ${sourcePath(ctx, file.source)} does not exist`);
-      }
+      if (file.source !== undefined) sourcePath(ctx, file.source, 'file source');
     }
     if (recipe.ansible) {
-      const playbook = sourcePath(ctx, recipe.ansible.playbook);
-      if (!existsSync(playbook)) throw new UsageError(`recipe "${recipe.name}": playbook ${playbook} does not exist`);
+      sourcePath(ctx, recipe.ansible.playbook, 'playbook');
       requireHostTools([{ command: recipe.ansible.command, package: 'ansible' }]);
     }
   },
@@ -64,19 +59,20 @@ export const provisionStage: Stage = {
   },
 };
 
-function sourcePath(plan: BuildPlan, path: string): string {
-  return isAbsolute(path) ? path : join(plan.request.recipe.baseDir, path);
+/** A host file the recipe names, inside its catalog folder or a folder --allow-source-dir allows. */
+function sourcePath(plan: BuildPlan, path: string, what: string): string {
+  return recipeSourcePath(plan.request.recipe, path, what, plan.request.allowedSourceDirs);
 }
 
 async function writeHostname(ctx: BuildContext): Promise<void> {
   const hostname = hostnameOf(ctx.request.recipe);
-  await writeFile(join(ctx.rootfs, 'etc/hostname'), `${hostname}\n`);
-  await chmod(join(ctx.rootfs, 'etc/hostname'), 0o644);
-  await writeFile(
-    join(ctx.rootfs, 'etc/hosts'),
+  const image = new Rootfs(ctx.rootfs);
+  await image.writeFile('/etc/hostname', `${hostname}\n`, { mode: 0o644 });
+  await image.writeFile(
+    '/etc/hosts',
     `127.0.0.1\tlocalhost\n127.0.1.1\t${hostname}\n\n::1\tlocalhost ip6-localhost ip6-loopback\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n`,
+    { mode: 0o644 },
   );
-  await chmod(join(ctx.rootfs, 'etc/hosts'), 0o644);
 }
 
 async function createUser(ctx: BuildContext): Promise<void> {
@@ -98,26 +94,24 @@ async function createUser(ctx: BuildContext): Promise<void> {
       describe: `chpasswd ${user.name}`,
     });
   }
+  const image = new Rootfs(ctx.rootfs);
   if (user.sudo === 'nopasswd') {
-    const sudoers = join(ctx.rootfs, 'etc/sudoers.d', `90-tailor-${user.name}`);
-    await mkdir(dirname(sudoers), { recursive: true });
-    await writeFile(sudoers, `${user.name} ALL=(ALL) NOPASSWD:ALL\n`, { mode: 0o440 });
+    await image.writeFile(`/etc/sudoers.d/90-tailor-${user.name}`, `${user.name} ALL=(ALL) NOPASSWD:ALL\n`, { mode: 0o440 });
   }
   if (user.authorized_keys.length > 0) {
     const home = `/home/${user.name}`;
-    await mkdir(join(ctx.rootfs, home, '.ssh'), { recursive: true, mode: 0o700 });
-    await writeFile(join(ctx.rootfs, home, '.ssh/authorized_keys'), `${user.authorized_keys.join('\n')}\n`, { mode: 0o600 });
+    await image.mkdirp(`${home}/.ssh`, 0o700);
+    await image.writeFile(`${home}/.ssh/authorized_keys`, `${user.authorized_keys.join('\n')}\n`, { mode: 0o600 });
     await chroot.run(['chown', '-R', `${user.name}:${user.name}`, `${home}/.ssh`]);
   }
 }
 
 async function placeFile(ctx: BuildContext, file: BuildRequest['recipe']['files'][number]): Promise<void> {
-  const target = join(ctx.rootfs, file.path);
-  await mkdir(dirname(target), { recursive: true });
-  const content = file.content ?? readFileSync(sourcePath(ctx, file.source!));
-  await writeFile(target, content);
-  await chmod(target, parseInt(file.mode, 8));
-  await ctx.chroot!.run(['chown', file.owner, file.path], { describe: `chown ${file.path}` });
+  const image = new Rootfs(ctx.rootfs);
+  const mode = parseInt(file.mode, 8);
+  if (file.content !== undefined) await image.writeFile(file.path, file.content, { mode });
+  else await image.copyIn(sourcePath(ctx, file.source!, 'file source'), file.path, { mode });
+  await ctx.chroot!.run(['chown', '--no-dereference', file.owner, file.path], { describe: `chown ${file.path}` });
 }
 
 async function runPlaybook(ctx: BuildContext): Promise<void> {
@@ -138,7 +132,7 @@ async function runPlaybook(ctx: BuildContext): Promise<void> {
       '--connection', 'community.general.chroot',
       '--extra-vars', JSON.stringify(variables),
       ...ansible.extra_arguments,
-      sourcePath(ctx, ansible.playbook),
+      sourcePath(ctx, ansible.playbook, 'playbook'),
     ],
     {
       log: ctx.log,

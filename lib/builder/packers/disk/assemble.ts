@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { open, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BuildError } from '../../../core/errors';
+import { hostToolEnv } from '../../command-env';
 import { run } from '../../../core/exec';
 import { PackInput, PackedFile } from '../packer';
 import { compressXz } from './compress';
@@ -9,6 +10,7 @@ import { grubMbr, placedCoreImage } from './grub-bios';
 import { DiskIds, diskIds } from './identifiers';
 import { DiskLayout, RootfsUsage, SECTOR, planDisk, sfdiskScript } from './layout';
 import { grubImagePath } from './prepare';
+import { Rootfs } from '../../rootfs-path';
 
 /**
  * ext4 features every target reads (bookworm's, jammy's and noble's e2fsck and GRUB): the
@@ -31,7 +33,7 @@ const MKE2FS_CONF = `[defaults]
 
 /** How much the rootfs holds, as ext4 will need to store it. */
 export async function measureRootfs(input: PackInput): Promise<RootfsUsage> {
-  const opts = { log: input.log, signal: input.signal, capture: true };
+  const opts = { log: input.log, signal: input.signal, capture: true, env: hostToolEnv() };
   const bytes = await run('du', ['-s', '-x', '-B1', input.rootfs], { ...opts, describe: 'du (rootfs size)' });
   const inodes = await run('du', ['-s', '-x', '--inodes', input.rootfs], { ...opts, describe: 'du (rootfs inodes)' });
   return { bytes: Number(bytes.stdout.split(/\s/)[0]), inodes: Number(inodes.stdout.split(/\s/)[0]) };
@@ -88,13 +90,13 @@ async function writeEsp(input: PackInput, raw: string, layout: DiskLayout, ids: 
     { ...opts, describe: 'mkfs.vfat (ESP)' },
   );
   const image = `${raw}@@${esp.offset}`;
-  const env = { ...process.env, MTOOLS_SKIP_CHECK: '1' };
+  const env = hostToolEnv({ MTOOLS_SKIP_CHECK: '1' });
   await run('mmd', ['-i', image, '::/EFI', '::/EFI/BOOT'], { ...opts, env, describe: 'mmd (ESP)' });
   await run('mcopy', ['-i', image, grubEfi, '::/EFI/BOOT/BOOTX64.EFI'], { ...opts, env, describe: 'mcopy (GRUB into the ESP)' });
 }
 
 async function writeBiosBoot(input: PackInput, raw: string, layout: DiskLayout, coreImgPath: string): Promise<void> {
-  const bootImgPath = join(input.rootfs, 'usr/lib/grub/i386-pc/boot.img');
+  const bootImgPath = new Rootfs(input.rootfs).resolve('/usr/lib/grub/i386-pc/boot.img');
   if (!existsSync(bootImgPath)) throw new BuildError('bare_metal: the rootfs has no /usr/lib/grub/i386-pc/boot.img (grub-pc-bin)');
   const coreSector = layout.boot.offset / SECTOR;
   const core = placedCoreImage(await readFile(coreImgPath), coreSector, layout.boot.size);
@@ -125,6 +127,6 @@ async function writeRootFilesystem(input: PackInput, raw: string, layout: DiskLa
       raw,
       `${root.size / 1024}k`,
     ],
-    { log: input.log, signal: input.signal, env: { ...process.env, MKE2FS_CONFIG: config }, describe: 'mkfs.ext4 -d (root filesystem)' },
+    { log: input.log, signal: input.signal, env: hostToolEnv({ MKE2FS_CONFIG: config }), describe: 'mkfs.ext4 -d (root filesystem)' },
   );
 }

@@ -1,5 +1,4 @@
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { Rootfs } from '../../rootfs-path';
 
 /** Where the entrypoint lives inside the image. */
 export const ENTRYPOINT_PATH = '/usr/local/bin/tailor-entrypoint';
@@ -35,8 +34,5 @@ exec "$@"
 
 /** Writes the entrypoint into the rootfs (root-owned, 0755). */
 export async function installEntrypoint(rootfs: string, bundleDistro: string | undefined): Promise<void> {
-  const target = join(rootfs, ENTRYPOINT_PATH);
-  await mkdir(dirname(target), { recursive: true });
-  await writeFile(target, entrypointScript(bundleDistro), { mode: 0o755 });
-  await chmod(target, 0o755);
+  await new Rootfs(rootfs).writeFile(ENTRYPOINT_PATH, entrypointScript(bundleDistro), { mode: 0o755 });
 }

@@ -1,10 +1,10 @@
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BuildError } from '../../../core/errors';
 import { Recipe } from '../../../recipes/schema';
 import { HostTool, requireHostTools } from '../../../core/host-tools';
 import { timestampToEpoch } from '../../../core/naming';
 import { BuildRequest } from '../../request';
+import { Rootfs } from '../../rootfs-path';
 import { PackInput, PackedFile, Packer } from '../packer';
 import { installEntrypoint } from './entrypoint';
 import { imageConfig, imageLabels, ociArchitecture } from './image-config';
@@ -37,7 +37,7 @@ export async function containerUser(rootfs: string, recipe: Recipe): Promise<{ u
   const user = recipe.user?.name ?? 'root';
   let passwd: string;
   try {
-    passwd = await readFile(join(rootfs, 'etc', 'passwd'), 'utf8');
+    passwd = await new Rootfs(rootfs).readFile('/etc/passwd', 'utf8');
   } catch {
     throw new BuildError(`the rootfs ${rootfs} has no readable /etc/passwd`);
   }

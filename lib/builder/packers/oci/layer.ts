@@ -5,6 +5,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BuildError, InterruptedError } from '../../../core/errors';
 import { BuildLog } from '../../../core/log';
+import { hostToolEnv } from '../../command-env';
 
 /** Paths whose contents never go into a layer (the runtime mounts them); the directories stay. */
 export const EXCLUDED_CONTENTS = ['dev', 'proc', 'sys', 'run'];
@@ -87,8 +88,9 @@ export async function compressStream(
   const { log, signal } = options;
   if (signal.aborted) throw new InterruptedError(String(signal.reason ?? 'abort'));
   log.debug(`$ ${command} ${args.join(' ')} | ${GZIP_COMMAND.command} ${GZIP_COMMAND.args.join(' ')}`);
-  const producer = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  const gzip = spawn(GZIP_COMMAND.command, GZIP_COMMAND.args, { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+  const env = hostToolEnv();
+  const producer = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env });
+  const gzip = spawn(GZIP_COMMAND.command, GZIP_COMMAND.args, { stdio: ['pipe', 'pipe', 'pipe'], detached: true, env });
   const children = [producer, gzip];
   const onAbort = () => children.forEach((child) => killGroup(child));
   signal.addEventListener('abort', onAbort, { once: true });
