@@ -72,20 +72,21 @@ describeWith(
   'tailor-image as a package: npm pack from a clean checkout, installed into a fresh CDK app, synthesized',
   [tool('git'), commandSucceeds('npm and the npm registry (npm ping)', 'npm', ['ping'])],
   () => {
-    const work = mkdtempSync(join(tmpdir(), 'tailor-image-consumer-'));
     const manifest: Manifest = repoManifest();
+    let work = '';
     let tarball = '';
     let app: ConsumerApp;
     let installed = '';
     let tsxSynth: Synth;
 
     beforeAll(() => {
+      work = mkdtempSync(join(tmpdir(), 'tailor-image-consumer-'));
       tarball = packCleanCheckout(work);
       app = createConsumerApp(work, tarball);
       installed = join(app.dir, 'node_modules', manifest.name);
     }, 15 * 60 * 1000);
 
-    afterAll(() => rmSync(work, { recursive: true, force: true }));
+    afterAll(() => work && rmSync(work, { recursive: true, force: true }));
 
     test('the tarball holds the compiled library, its declarations, the command bundles, recipes and buildspecs; no sources', () => {
       const files = execFileSync('tar', ['-tzf', tarball], { encoding: 'utf8' }).trim().split('\n').map((f) => f.replace(/^package\//, ''));
