@@ -38,10 +38,11 @@ export {
 } from './storage/registry/push';
 
 // Flags → request, as create_image does it.
-export { resolveRequest, resolveRequests } from './cli/resolve-request';
+export { resolveRequest, resolveRequests, resolveRun } from './cli/resolve-request';
 
-// Stores.
-export type { ImageStore, PlannedImage, StoredImage, StoredFile } from './storage/store';
+// Stores: where create_image puts what it built. The interface is exported as
+// ImageStoreBackend because ImageStore, in this API, is the construct (bucket + CloudFront).
+export type { ImageStore as ImageStoreBackend, PlannedImage, StoredImage, StoredFile } from './storage/store';
 export { createStore } from './storage/create-store';
 export { BuildOnlyStore } from './storage/local/build-only-store';
 export { LocalStore } from './storage/local/local-store';

@@ -1,4 +1,5 @@
-import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { AssetHashType, DockerImage, ILocalBundling } from 'aws-cdk-lib';
@@ -16,9 +17,12 @@ export const BUILDER_COMMANDS = ['create_image', 'cleanup_images'] as const;
  *   recipes/                             the bundled recipes and templates
  *   catalog/ or rosdistro/               the factory's own catalog, when it has one
  *
- * Bundling happens at synth time in-process (esbuild's synchronous API through
- * `bundling.local`), so synth needs neither Docker nor a prior `npm run build`. From an
- * installed package without the TypeScript sources, the prebuilt dist/ bundles are used.
+ * Staged at synth in-process through `bundling.local`, so synth never needs Docker. The
+ * installed package (compiled JavaScript in dist/lib) copies the command bundles that
+ * `npm pack` built into its dist/: a consumer's synth needs neither esbuild nor the
+ * TypeScript sources, and the asset hash is the same for every consumer of one version
+ * and catalog. From a checkout's TypeScript sources (tsx, ts-jest), esbuild (a
+ * devDependency there) bundles bin/ afresh, so synth never ships a stale dist/.
  */
 export class BuilderAsset extends Construct {
   readonly asset: s3assets.Asset;
@@ -57,38 +61,37 @@ export function packageRoot(): string {
   }
 }
 
+/** True when this module runs from the TypeScript sources rather than the compiled package. */
+const FROM_SOURCES = __filename.endsWith('.ts');
+
 /** One esbuild run per process: later synths (tests, the bench) copy its output. */
 let bundledOnce: string | undefined;
 
-/** Bundles the builder commands into a private temporary folder and returns it. */
-export function bundleBuilder(): string {
-  if (bundledOnce && BUILDER_COMMANDS.every((c) => existsSync(join(bundledOnce!, `${c}.js`)))) return bundledOnce;
+/** The folder holding `<command>.js` for each of BUILDER_COMMANDS, to copy into the asset. */
+export function builderBundleDir(): string {
   const root = packageRoot();
-  const out = mkdtempSync(join(tmpdir(), 'tailor-image-builder-'));
-  const sources = BUILDER_COMMANDS.map((command) => join(root, 'bin', `${command}.ts`));
-  if (sources.every(existsSync)) {
-    // Loaded lazily: only synth needs esbuild, never the constructs' consumers at runtime.
-    const esbuild = require('esbuild') as typeof import('esbuild');
-    esbuild.buildSync({
-      entryPoints: sources,
-      bundle: true,
-      platform: 'node',
-      target: 'node20',
-      format: 'cjs',
-      outdir: out,
-      logLevel: 'error',
-      external: ['aws-cdk-lib', 'constructs', 'cdk-nag'],
-      absWorkingDir: root,
-    });
-  } else {
-    for (const command of BUILDER_COMMANDS) {
-      const prebuilt = join(root, 'dist', `${command}.js`);
-      if (!existsSync(prebuilt)) {
-        throw new Error(`tailor-image: neither bin/${command}.ts nor dist/${command}.js exists; cannot bundle the builder`);
-      }
-      cpSync(prebuilt, join(out, `${command}.js`));
+  if (!FROM_SOURCES) {
+    const dist = join(root, 'dist');
+    const absent = BUILDER_COMMANDS.filter((command) => !existsSync(join(dist, `${command}.js`)));
+    if (absent.length) {
+      throw new Error(`tailor-image: the package has no prebuilt ${absent.map((c) => `dist/${c}.js`).join(', ')} (run "npm run build" before packing it)`);
     }
+    return dist;
   }
+  if (bundledOnce && BUILDER_COMMANDS.every((c) => existsSync(join(bundledOnce!, `${c}.js`)))) return bundledOnce;
+  const out = mkdtempSync(join(tmpdir(), 'tailor-image-builder-'));
+  // Only a checkout gets here: its own esbuild (a devDependency) and the options
+  // scripts/bundle.mjs uses. The package's consumers never load esbuild.
+  const fromRoot = createRequire(join(root, 'package.json'));
+  const esbuild = fromRoot('esbuild') as typeof import('esbuild');
+  const options = fromRoot('./scripts/bundle-options.cjs') as import('esbuild').BuildOptions;
+  esbuild.buildSync({
+    ...options,
+    entryPoints: BUILDER_COMMANDS.map((command) => join(root, 'bin', `${command}.ts`)),
+    outdir: out,
+    logLevel: 'error',
+    absWorkingDir: root,
+  });
   bundledOnce = out;
   return out;
 }
@@ -102,8 +105,8 @@ class LocalBuilderBundling implements ILocalBundling {
   }
 
   tryBundle(outputDir: string): boolean {
-    const bundle = bundleBuilder();
-    for (const file of readdirSync(bundle)) cpSync(join(bundle, file), join(outputDir, file), { recursive: true });
+    const bundles = builderBundleDir();
+    for (const command of BUILDER_COMMANDS) cpSync(join(bundles, `${command}.js`), join(outputDir, `${command}.js`));
     cpSync(bundledRecipesDir(), join(outputDir, 'recipes'), { recursive: true, dereference: true });
     this.recipes.stage(outputDir);
     return true;
