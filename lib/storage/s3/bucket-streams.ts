@@ -36,7 +36,9 @@ export async function bucketIndexes(options: BucketStreamsOptions): Promise<{ re
   let token: string | undefined;
   do {
     const page = await client.send(
-      new ListObjectsV2Command({ Bucket: bucket, Delimiter: '/', ContinuationToken: token }),
+      // An explicit empty prefix: AWS evaluates an `s3:prefix` condition only when the
+      // request carries one (ImageStore.grantStreams grants exactly this listing).
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: '', Delimiter: '/', ContinuationToken: token }),
       { abortSignal: signal },
     );
     for (const prefix of page.CommonPrefixes ?? []) {

@@ -1,7 +1,7 @@
-import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { S3Client } from '@aws-sdk/client-s3';
 import { BuildLog } from '../../core/log';
 import { entriesPrefix, entryKey, imageNameOfEntryKey, indexKey } from './s3-keys';
-import { forEachLimited, getText, isConditionFailed, isNotFound, listObjects, putText } from './s3-objects';
+import { forEachLimited, getText, headOrUndefined, isConditionFailed, listObjects, putText } from './s3-objects';
 import { IndexEntry, IndexSlot, TailorIndex, listEntries, parseIndex, serializeIndex, withEntry } from '../indexes/tailor-index';
 
 /**
@@ -209,16 +209,9 @@ export class S3IndexWriter {
    */
   private async serverWronglyRejected(key: string, sentEtag: string): Promise<boolean> {
     if (this.mode === 'unconditional') return false;
-    let now: string | undefined;
-    try {
-      const head = await this.options.client.send(new HeadObjectCommand({ Bucket: this.options.bucket, Key: key }), {
-        abortSignal: this.options.signal,
-      });
-      now = head.ETag;
-    } catch (error) {
-      if (isNotFound(error)) return false;
-      throw error;
-    }
+    const head = await headOrUndefined(this.options.client, this.options.bucket, key, this.options.signal);
+    if (!head) return false;
+    const now = head.ETag;
     if ((now ?? '').replace(/"/g, '') !== sentEtag.replace(/"/g, '')) return false;
     const from = this.mode;
     this.mode = this.mode === 'quoted' ? 'bare' : 'unconditional';
