@@ -5,6 +5,7 @@ import { distribution } from '../core/distributions';
 import { checkNameField, checkTimestamp, formatTimestamp, imageName } from '../core/naming';
 import { UsageError } from '../core/errors';
 import { Catalog, DirectoryCatalog, bundledRecipesDir } from '../recipes/catalog';
+import { bundleFlavour } from '../recipes/flavour';
 import { RosdistroCatalog } from '../recipes/rosdistro';
 import { CreateImageOptions } from './create-image-options';
 
@@ -92,7 +93,7 @@ function resolveOne(name: string, catalog: Catalog, options: CreateImageOptions 
   const organization = checkNameField('organization', options.organization ?? common.organization);
   const releaseTrack = checkNameField('release-track', options.releaseTrack ?? common.release_track);
   const releaseLabel = checkNameField('release-label', options.releaseLabel ?? common.release_label ?? releaseTrack);
-  const flavour = checkNameField('flavour', options.flavour ?? recipe.bundle_flavour ?? common.flavour ?? name);
+  const flavour = checkNameField('flavour', options.flavour ?? bundleFlavour(recipe, common.flavour));
   const timestamp = options.timestamp;
   const aptRepo = options.aptRepo ?? common.apt_repo;
   const mirror = options.mirror ?? common.mirror;

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App, Stack } from 'aws-cdk-lib';
 import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { ImageFactory, RecipeSource } from '../../lib/constructs';
+import { ImageFactory, ImageStore, RecipeSource } from '../../lib/constructs';
 import { describeWith, rootUser, tool } from '../support/prereq';
 import { RgwServer, rgwPrerequisites, startRgw } from '../support/rgw';
 import { headOrUndefined, objectBytes, problemsWithIndex, readIndex } from '../support/s3-inspect';
@@ -42,7 +42,7 @@ function synthesize(): { build: Synthesized; cleanup: Synthesized } {
   const refs: Record<string, string> = {
     [stack.getLogicalId(factory.store.bucket.node.defaultChild as never)]: BUCKET,
     // No CloudFront here: an empty id means no invalidation.
-    [stack.getLogicalId(factory.store.distribution.node.defaultChild as never)]: '',
+    [stack.getLogicalId((factory.store as ImageStore).distribution.node.defaultChild as never)]: '',
   };
   const asset = factory.node.findChild('Builder').node.findChild('Bundle') as unknown as { assetPath: string };
   const read = (construct: { node: { defaultChild?: unknown } }): Synthesized => {
