@@ -11,6 +11,9 @@ import { AddressInfo } from 'node:net';
 export interface FakeProject {
   name: string;
   env: Record<string, string>;
+  /** Variables CodeBuild resolves from Secrets Manager (type SECRETS_MANAGER). */
+  secrets?: string[];
+  tags?: Record<string, string>;
 }
 
 interface FakeBuild {
@@ -94,8 +97,12 @@ export class FakeCodeBuild {
               type: 'LINUX_CONTAINER',
               image: 'aws/codebuild/standard:8.0',
               computeType: 'BUILD_GENERAL1_MEDIUM',
-              environmentVariables: Object.entries(p.env).map(([name, value]) => ({ name, value, type: 'PLAINTEXT' })),
+              environmentVariables: [
+                ...Object.entries(p.env).map(([name, value]) => ({ name, value, type: 'PLAINTEXT' })),
+                ...(p.secrets ?? []).map((name) => ({ name, value: `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:${name}`, type: 'SECRETS_MANAGER' })),
+              ],
             },
+            tags: Object.entries(p.tags ?? {}).map(([key, value]) => ({ key, value })),
           })),
           projectsNotFound: body.names.filter((n: string) => !found.some((p) => p.name === n)),
         };
