@@ -83,7 +83,6 @@ abstract class ImageStoreBase extends Construct implements IImageStore {
       's3:GetObject',
       's3:PutObject',
       's3:AbortMultipartUpload',
-      's3:ListMultipartUploadParts',
     ]);
     this.grantStreams(grantee);
     return grant;
@@ -106,7 +105,8 @@ abstract class ImageStoreBase extends Construct implements IImageStore {
   /**
    * What rewriting the simplestreams files needs (docs/IMAGE_SERVER.md): list the release
    * folders at the bucket's top level, read every release's index, and read and write
-   * streams/v1/. The listings of one key as a prefix (`*\/images/index`, `streams/v1/*`)
+   * streams/v1/ (AbortMultipartUpload: the publisher's verify tries the write with a
+   * multipart upload it aborts at once). The listings of one key as a prefix (`*\/images/index`, `streams/v1/*`)
    * tell a missing file from a refused one (S3 answers both with 403 otherwise).
    */
   grantStreams(grantee: iam.IGrantable): iam.Grant {
@@ -125,7 +125,11 @@ abstract class ImageStoreBase extends Construct implements IImageStore {
       conditions: { StringLike: { 's3:prefix': ['*/images/index', 'streams/v1/*'] } },
     });
     iam.Grant.addToPrincipal({ grantee, actions: ['s3:GetObject'], resourceArns: [this.indexObjectsArn()] });
-    return iam.Grant.addToPrincipal({ grantee, actions: ['s3:GetObject', 's3:PutObject'], resourceArns: [this.streamsObjectsArn()] });
+    return iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload'],
+      resourceArns: [this.streamsObjectsArn()],
+    });
   }
 
   indexObjectsArn(): string {
@@ -140,9 +144,9 @@ abstract class ImageStoreBase extends Construct implements IImageStore {
     const grant = this.grantOnRelease(grantee, releaseLabel, [
       's3:GetObject',
       's3:PutObject',
+      's3:AbortMultipartUpload',
       's3:DeleteObject',
       's3:DeleteObjectVersion',
-      's3:GetObjectVersion',
     ]);
     this.grantStreams(grantee);
     iam.Grant.addToPrincipal({

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
-import { AbortMultipartUploadCommand, CreateMultipartUploadCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { CloudFrontClient } from '@aws-sdk/client-cloudfront';
 import { Artifact, BuiltImage, mainArtifact } from '../../core/image';
 import { checksumLine } from '../../core/digest';
@@ -8,12 +8,12 @@ import { BuildLog } from '../../core/log';
 import { pushBuiltImage } from '../registry/push';
 import { BuildError, UsageError } from '../../core/errors';
 import { rewriteBucketStreams } from './bucket-streams';
-import { STREAMS_INDEX_PATH } from '../indexes/simplestreams';
+import { checkReleaseAccess } from './s3-access';
 import { createCloudFrontClient, createS3Client } from '../../core/s3-client';
 import { invalidatePaths } from './s3-cloudfront';
 import { ConditionMode, S3IndexWriter, StoredEntry, putEntryObject } from './s3-index';
 import { indexKey, objectKey } from './s3-keys';
-import { getText, headOrUndefined, putText } from './s3-objects';
+import { headOrUndefined, putText } from './s3-objects';
 import { DEFAULT_TUNING, UploadTuning, uploadFile } from './s3-upload';
 import { ImageStore, StoredFile, StoredImage } from '../store';
 import { entryFor, withEntry } from '../indexes/tailor-index';
@@ -88,36 +88,14 @@ export class S3ImageStore implements ImageStore {
       throw new UsageError('publishing a docker image needs --docker-registry (or docker_registry in the common configuration)');
     }
     // Every call a publish makes that can be tried without changing anything is tried here,
-    // before any work: a refused one fails now, in one line naming the call and the key or
-    // prefix. None needs more than ImageStore.grantPublish gives (docs/AWS.md): listings
-    // carry the prefix their grant is conditioned on, and a missing key is never taken
-    // from a HEAD saying 404 (lib/core/s3-missing.ts).
+    // before any work (s3-access.ts); none needs more than ImageStore.grantPublish gives.
     const label = this.options.releaseLabel;
-    const where = `s3://${this.bucket}/${label ? objectKey(label, '') : ''}`;
-    const attempt = async (call: () => Promise<unknown>) => {
-      try {
-        await call();
-      } catch (error) {
-        throw new BuildError(`cannot publish to ${where}: ${describeS3Error(error)}`);
-      }
-    };
-    const prefix = label ? objectKey(label, '') : undefined;
-    await attempt(() => this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, MaxKeys: 1 })));
-    if (!label) return;
-    await attempt(() => getText(this.client, this.bucket, indexKey(label)));
-    await attempt(() => this.probeWrite(objectKey(label, `.tailor-image-verify-${randomUUID()}`)));
-    // The simplestreams files: the release folders at the top, then streams/v1/.
-    await attempt(() => this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: '', Delimiter: '/', MaxKeys: 1 })));
-    await attempt(() => getText(this.client, this.bucket, STREAMS_INDEX_PATH));
-  }
-
-  /**
-   * Tries s3:PutObject under a key without writing it: a multipart upload is started and
-   * aborted at once (s3:AbortMultipartUpload), so nothing is left in the bucket.
-   */
-  private async probeWrite(key: string): Promise<void> {
-    const started = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key }));
-    await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: started.UploadId }));
+    try {
+      if (label) await checkReleaseAccess(this.client, this.bucket, label);
+      else await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, MaxKeys: 1 }));
+    } catch (error) {
+      throw new BuildError(`cannot publish to s3://${this.bucket}: ${describeS3Error(error)}`);
+    }
   }
 
   async put(built: BuiltImage, log: BuildLog, signal?: AbortSignal): Promise<StoredImage> {
