@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
-import { AddressInfo } from 'node:net';
+import { FakeJsonService } from './fake-json-service';
 
 /**
  * A stand-in for the Step Functions API on 127.0.0.1, speaking its JSON 1.0 protocol
@@ -16,56 +15,23 @@ export interface FakeStateMachine {
 const REGION = 'eu-west-1';
 const ACCOUNT = '123456789012';
 
-export class FakeStepFunctions {
-  readonly requests: Array<{ operation: string; body: any }> = [];
+export class FakeStepFunctions extends FakeJsonService {
   readonly executions = new Map<string, { machine: string; polls: number }>();
   outcome: { status: 'SUCCEEDED' } | { status: 'FAILED'; error: string; cause: string } = { status: 'SUCCEEDED' };
   /** DescribeExecution answers RUNNING this many times first. */
   runningPolls = 3;
   /** Machines per ListStateMachines page, to exercise paging. */
   pageSize = 1;
-  private server?: Server;
 
-  constructor(readonly machines: FakeStateMachine[]) {}
+  constructor(readonly machines: FakeStateMachine[]) {
+    super('AWSStepFunctions', 'application/x-amz-json-1.0', 'InvalidArn');
+  }
 
   arnOf(name: string): string {
     return `arn:aws:states:${REGION}:${ACCOUNT}:stateMachine:${name}`;
   }
 
-  async start(): Promise<string> {
-    this.server = createServer((req, res) => this.handle(req, res));
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-
-  async stop(): Promise<void> {
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-  }
-
-  operations(name: string): any[] {
-    return this.requests.filter((r) => r.operation === name).map((r) => r.body);
-  }
-
-  private handle(req: IncomingMessage, res: ServerResponse): void {
-    let text = '';
-    req.on('data', (chunk) => (text += chunk));
-    req.on('end', () => {
-      const operation = String(req.headers['x-amz-target'] ?? '').replace(/^AWSStepFunctions\./, '');
-      const body = text ? JSON.parse(text) : {};
-      this.requests.push({ operation, body });
-      const reply = (status: number, payload: unknown) => {
-        res.writeHead(status, { 'content-type': 'application/x-amz-json-1.0', 'x-amzn-requestid': randomUUID() });
-        res.end(JSON.stringify(payload));
-      };
-      try {
-        reply(200, this.answer(operation, body));
-      } catch (e) {
-        reply(400, { __type: (e as Error).name === 'Error' ? 'InvalidArn' : (e as Error).name, message: (e as Error).message });
-      }
-    });
-  }
-
-  private answer(operation: string, body: any): unknown {
+  protected answer(operation: string, body: any): unknown {
     switch (operation) {
       case 'ListStateMachines': {
         const start = body.nextToken ? Number(body.nextToken) : 0;
