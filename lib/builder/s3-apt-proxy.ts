@@ -4,26 +4,22 @@ import { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { BuildError, InterruptedError } from '../core/errors';
 import { createS3Client } from '../core/s3-client';
-import { quote } from '../core/message-text';
+import { isMissingKey } from '../core/s3-missing';
+import { S3Location } from '../core/s3-location';
 
-/** An s3://bucket/prefix location. */
-export interface S3Location {
-  bucket: string;
-  prefix: string;
-}
-
-export function parseS3Url(url: string): S3Location {
-  const match = /^s3:\/\/([^/]+)\/?(.*)$/.exec(url);
-  if (!match || !match[1] || match[1].includes('@')) throw new BuildError(`${quote(url)} is not an s3://bucket[/prefix] address`);
-  return { bucket: match[1], prefix: match[2].replace(/\/+$/, '') };
-}
+export type { S3Location } from '../core/s3-location';
+export { parseS3Url } from '../core/s3-location';
 
 function keyFor(location: S3Location, path: string): string {
   const clean = path.replace(/^\/+/, '');
   return location.prefix ? `${location.prefix}/${clean}` : clean;
 }
 
-/** Checks that the bucket holds the repository's Release file (HeadObject), before any work. */
+/**
+ * Checks that the bucket holds the repository's Release file (HeadObject), before any work.
+ * A 403 for a missing InRelease is told from a refused read by a listing (see
+ * lib/core/s3-missing.ts), so a repository with only Release + Release.gpg is found too.
+ */
 export async function checkS3Archive(
   location: S3Location,
   path: string,
@@ -39,10 +35,12 @@ export async function checkS3Archive(
       return;
     } catch (error) {
       if (signal?.aborted) throw new InterruptedError(String(signal.reason));
-      const e = error as { name?: string; $metadata?: { httpStatusCode?: number }; message?: string };
-      const reason = e.name && e.name !== 'Error' ? e.name : e.message?.split('\n')[0] ?? String(error);
-      lastError = e.$metadata?.httpStatusCode === 404 || e.name === 'NotFound' ? 'not found' : reason;
-      if (lastError !== 'not found') break;
+      if (!(await isMissingKey(client, location.bucket, key, error))) {
+        const e = error as { name?: string; message?: string };
+        lastError = e.message?.split('\n')[0] ?? e.name ?? String(error);
+        break;
+      }
+      lastError = 'not found';
     }
   }
   throw new BuildError(`${what} s3://${location.bucket}/${candidates[1].replace(/\/Release$/, '')} is not readable (${lastError})`);
@@ -93,9 +91,11 @@ export async function startS3AptProxy(location: S3Location, client: S3Client = c
         }
         (output.Body as Readable).on('error', () => res.destroy()).pipe(res);
       })
-      .catch((error: { $metadata?: { httpStatusCode?: number } }) => {
+      .catch(async (error: { $metadata?: { httpStatusCode?: number } }) => {
+        // apt falls back (InRelease → Release, compressed indexes) only on a 404.
+        const missing = await isMissingKey(client, location.bucket, key, error).catch(() => false);
         const status = error.$metadata?.httpStatusCode;
-        res.writeHead(status === 404 || status === 403 ? status : 502).end();
+        res.writeHead(missing ? 404 : status === 403 ? 403 : 502).end();
       });
   });
   await new Promise<void>((resolve, reject) => {

@@ -1,23 +1,31 @@
 import {
-  BatchGetBuildsCommand, BatchGetProjectsCommand, Build, CodeBuildClient, EnvironmentVariable,
-  ListProjectsCommand, Project, StartBuildCommand,
+  BatchGetBuildsCommand, BatchGetProjectsCommand, Build, CodeBuildClient, EnvironmentVariable, Project, StartBuildCommand,
 } from '@aws-sdk/client-codebuild';
 import { BuildError, InterruptedError, UsageError } from '../core/errors';
 import { sleep } from '../core/sleep';
+import { FACTORY_TAG } from '../core/factory-tags';
 
 /** One build to start: a factory project (one per recipe) and a distribution. */
 export interface PlannedBuild {
   project: string;
   image: string;
   distribution: string;
+  /** `<bucket>/<recipe>` of the project's cache, when it has one. */
+  cacheLocation?: string;
 }
 
-/** What the factory's projects say about themselves (their environment variables). */
+/** What the factory's projects say about themselves (their environment variables and tags). */
 export interface FactoryProject {
   name: string;
   image: string;
   /** The distributions the recipe allows (the project's DISTRIBUTIONS). */
   distributions: string[];
+  /** The release labels its role may publish under (RELEASE_LABELS, else RELEASE_LABEL). */
+  releaseLabels: string[];
+  /** Variables CodeBuild fills from Secrets Manager or SSM: never set from the command line. */
+  secretNames: string[];
+  /** `<bucket>/<recipe>`: each build's cache goes to `<this>/<distribution>`. */
+  cacheLocation?: string;
 }
 
 const TERMINAL = new Set(['SUCCEEDED', 'FAILED', 'FAULT', 'STOPPED', 'TIMED_OUT']);
@@ -32,8 +40,12 @@ export function sdkError(action: string, error: unknown): Error {
   return new BuildError(`${action} failed: ${e.name && e.name !== 'Error' ? `${e.name}: ` : ''}${message}`);
 }
 
-/** Reads the factory projects by name (as made by ImageFactory: IMAGE_NAME and DISTRIBUTIONS). */
-export async function describeProjects(client: CodeBuildClient, names: string[]): Promise<FactoryProject[]> {
+/**
+ * Reads the factory's projects by name (as made by ImageFactory: IMAGE_NAME, DISTRIBUTIONS
+ * and the factory tag). A project of that name that another factory (or no factory) made is
+ * refused: names alone do not say whose a project is.
+ */
+export async function describeProjects(client: CodeBuildClient, names: string[], factory: string): Promise<FactoryProject[]> {
   const found: Project[] = [];
   for (let i = 0; i < names.length; i += 100) {
     let response;
@@ -44,39 +56,29 @@ export async function describeProjects(client: CodeBuildClient, names: string[])
     }
     const missing = response.projectsNotFound ?? [];
     if (missing.length > 0) {
-      throw new UsageError(`no CodeBuild project ${missing.map((m) => `"${m}"`).join(', ')} (is the factory deployed, and is --prefix right?)`);
+      throw new UsageError(`no CodeBuild project ${missing.map((m) => `"${m}"`).join(', ')} (is the factory "${factory}" deployed, and is --factory right?)`);
     }
     found.push(...(response.projects ?? []));
   }
-  return found.map(factoryProject);
+  return found.map((project) => factoryProject(project, factory));
 }
 
-function factoryProject(project: Project): FactoryProject {
-  const env = new Map((project.environment?.environmentVariables ?? []).map((v) => [v.name, v.value ?? '']));
+function factoryProject(project: Project, factory: string): FactoryProject {
+  const owner = project.tags?.find((tag) => tag.key === FACTORY_TAG)?.value;
+  if (owner !== factory) {
+    throw new UsageError(`CodeBuild project "${project.name}" is not factory "${factory}"'s (${owner ? `it is factory "${owner}"'s` : `it has no ${FACTORY_TAG} tag`})`);
+  }
+  const variables = project.environment?.environmentVariables ?? [];
+  const env = new Map(variables.map((v) => [v.name, v.value ?? '']));
   const image = env.get('IMAGE_NAME');
-  const distributions = (env.get('DISTRIBUTIONS') ?? '').split(/\s+/).filter(Boolean);
+  const words = (name: string) => (env.get(name) ?? '').split(/\s+/).filter(Boolean);
+  const distributions = words('DISTRIBUTIONS');
   if (!image || distributions.length === 0) {
     throw new UsageError(`CodeBuild project "${project.name}" is not a tailor-image build project (no IMAGE_NAME/DISTRIBUTIONS)`);
   }
-  return { name: project.name!, image, distributions };
-}
-
-/** Every build project of the factory: names starting with `<prefix>-` that carry IMAGE_NAME. */
-export async function listFactoryProjects(client: CodeBuildClient, prefix: string): Promise<FactoryProject[]> {
-  const names: string[] = [];
-  let nextToken: string | undefined;
-  do {
-    let response;
-    try {
-      response = await client.send(new ListProjectsCommand({ sortBy: 'NAME', sortOrder: 'ASCENDING', nextToken }));
-    } catch (error) {
-      throw sdkError('ListProjects', error);
-    }
-    names.push(...(response.projects ?? []).filter((name) => name.startsWith(`${prefix}-`)));
-    nextToken = response.nextToken;
-  } while (nextToken);
-  if (names.length === 0) throw new UsageError(`no CodeBuild project named "${prefix}-*" (is the factory deployed, and is --prefix right?)`);
-  return describeProjects(client, names);
+  const releaseLabels = words('RELEASE_LABELS').length > 0 ? words('RELEASE_LABELS') : words('RELEASE_LABEL');
+  const secretNames = variables.filter((v) => v.name && v.type && v.type !== 'PLAINTEXT').map((v) => v.name!);
+  return { name: project.name!, image, distributions, releaseLabels, secretNames, cacheLocation: env.get('CACHE_LOCATION') || undefined };
 }
 
 /** Starts one build with DISTRIBUTION and the other overrides set; returns it as CodeBuild reports it. */
@@ -88,9 +90,11 @@ export async function startBuild(
 ): Promise<Build> {
   const environmentVariablesOverride: EnvironmentVariable[] = Object.entries({ ...overrides, DISTRIBUTION: planned.distribution })
     .map(([name, value]) => ({ name, value, type: 'PLAINTEXT' }));
+  // Each distribution has its own cache place, as in the pipeline.
+  const cacheOverride = planned.cacheLocation ? { type: 'S3' as const, location: `${planned.cacheLocation}/${planned.distribution}` } : undefined;
   try {
     const response = await client.send(
-      new StartBuildCommand({ projectName: planned.project, environmentVariablesOverride }),
+      new StartBuildCommand({ projectName: planned.project, environmentVariablesOverride, cacheOverride }),
       { abortSignal: signal },
     );
     if (!response.build?.id) throw new BuildError(`StartBuild of ${planned.project} returned no build`);
@@ -172,3 +176,5 @@ export function failedPhaseOf(build: Build): string | undefined {
   return `${phase.phaseType}${context ? ` (${context.split('\n')[0]})` : ''}`;
 }
 
+/** Waits ms, or rejects with InterruptedError when the signal aborts (the commands' one sleep). */
+export { sleep } from '../core/sleep';

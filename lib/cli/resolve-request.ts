@@ -7,6 +7,7 @@ import { checkBuildTimestamp, checkNameField, formatTimestamp, imageName } from 
 import { UsageError } from '../core/errors';
 import { quote } from '../core/message-text';
 import { Catalog, DirectoryCatalog, bundledRecipesDir } from '../recipes/catalog';
+import { bundleFlavour } from '../recipes/flavour';
 import { RosdistroCatalog } from '../recipes/rosdistro';
 import { StorageRequest } from '../storage/request';
 import { CreateImageOptions } from './create-image-options';
@@ -125,7 +126,7 @@ function resolveOne(name: string, catalog: Catalog, options: CreateImageOptions 
   const organization = checkNameField('organization', options.organization ?? common.organization);
   const releaseTrack = checkNameField('release-track', options.releaseTrack ?? common.release_track);
   const releaseLabel = checkNameField('release-label', options.releaseLabel ?? common.release_label ?? releaseTrack);
-  const flavour = checkNameField('flavour', options.flavour ?? recipe.bundle_flavour ?? common.flavour ?? name);
+  const flavour = checkNameField('flavour', options.flavour ?? bundleFlavour(recipe, common.flavour));
   const timestamp = options.timestamp;
   const aptRepo = options.aptRepo ?? common.apt_repo;
   if (aptRepo !== undefined) checkAptRepoUrl(aptRepo);

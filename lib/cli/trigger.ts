@@ -1,10 +1,13 @@
 import { CodeBuildClient } from '@aws-sdk/client-codebuild';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { Command, Option } from 'commander';
 import { checkNameField } from '../core/naming';
 import { BuildError, UsageError } from '../core/errors';
+import { buildProjectName } from '../core/factory-tags';
 import {
-  FactoryProject, PlannedBuild, describeProjects, followBuilds, listFactoryProjects, logLink, startBuild,
+  FactoryProject, PlannedBuild, describeProjects, followBuilds, logLink, startBuild,
 } from './codebuild-builds';
+import { executionLink, findPipeline, followExecution, startPipeline } from './pipeline-execution';
 import { runMain } from './main';
 import { commanderErrorOutput, refuseRepeatedFlags } from './flags';
 import packageJson from '../../package.json';
@@ -14,23 +17,30 @@ interface TriggerOptions {
   all?: boolean;
   distribution: string[];
   set: string[];
-  prefix: string;
+  factory: string;
+  prefix?: string;
   region?: string;
   wait: boolean;
   pollInterval: string;
 }
 
-/** Overrides a build may not set from the command line: secrets come from Secrets Manager / SSM only. */
+/** Overrides a build may never set from the command line (besides the project's own secrets). */
 const SECRET_VARIABLES = new Set(['USER_PASSWORD', 'APT_REPO_KEY']);
+/** Set by the factory for its own bookkeeping: the grants follow them, an override would not. */
+const FACTORY_VARIABLES = new Set(['RELEASE_LABELS', 'CACHE_LOCATION', 'DISTRIBUTIONS', 'IMAGE_NAME']);
+
+const DEFAULT_FACTORY = 'TailorImageFactory';
 
 const HELP = `
 Examples:
   trigger --name webapp --distribution jammy --distribution noble
   trigger --name wrangler --set TIMESTAMP=20261126.120000 --set MIRROR=http://mirror.example.com/ubuntu
-  trigger --all --prefix acme-images
+  trigger --all --factory AcmeImagesStaging
 
-Without --distribution, every distribution the recipe allows is built. --all starts every
-recipe x distribution of the factory (what the pipeline builds, without its cleanup).
+Without --distribution, every distribution the recipe allows is built. --all starts the
+factory's pipeline (every recipe x distribution, the cleanup, the failure notification)
+and follows it. The factory is the ImageFactory's factoryName (by default its stack's
+name; TAILOR_IMAGE_FACTORY sets the default here); what is found must carry its tag.
 Region and credentials come from the standard AWS configuration (AWS_REGION, profiles...).
 
 Exit codes: 0 every build succeeded, 1 a build failed, 2 bad usage or unknown image, 130 interrupted.`;
@@ -41,10 +51,11 @@ export function triggerCommand(): Command {
     .description('Start image builds in the AWS image factory (CodeBuild) and follow them to the end.')
     .version(packageJson.version, '-V, --version')
     .option('--name <image>', 'the image (recipe) to build')
-    .option('--all', 'build every recipe x distribution of the factory')
+    .option('--all', 'start the factory\'s pipeline: every recipe x distribution, then the cleanup')
     .option('--distribution <codename>', 'a distribution to build (repeatable; default: all the recipe allows)', collect, [])
     .option('--set <NAME=VALUE>', 'override a build environment variable (repeatable), e.g. TIMESTAMP, RELEASE_LABEL', collect, [])
-    .option('--prefix <prefix>', 'CodeBuild project prefix of the factory (projectPrefix)', process.env.TAILOR_IMAGE_PROJECT_PREFIX || 'tailor-image')
+    .option('--factory <name>', 'the factory (its factoryName)', process.env.TAILOR_IMAGE_FACTORY || DEFAULT_FACTORY)
+    .addOption(new Option('--prefix <name>', 'the factory (old name of --factory)').hideHelp())
     .option('--region <region>', 'AWS region (default: from the AWS configuration)')
     .option('--no-wait', 'start the builds, print their log links and exit')
     .addOption(new Option('--poll-interval <seconds>', 'seconds between status checks').default('15'))
@@ -61,32 +72,50 @@ export function triggerMain(argv: string[]): Promise<number> {
     const command = triggerCommand();
     command.parse(argv, { from: 'user' });
     const options = command.opts<TriggerOptions>();
+    const factory = options.prefix ?? options.factory;
     const overrides = parseOverrides(options.set);
     const intervalMs = parseInterval(options.pollInterval);
     if (Boolean(options.name) === Boolean(options.all)) throw new UsageError('give exactly one of --name <image> or --all');
     if (options.all && options.distribution.length > 0) throw new UsageError('--distribution goes with --name, not --all');
-    if (!/^[A-Za-z0-9][A-Za-z0-9_-]*$/.test(options.prefix)) throw new UsageError(`--prefix "${options.prefix}" is not a CodeBuild project name prefix`);
+    if (options.all && options.set.length > 0) throw new UsageError('--set goes with --name, not --all (the pipeline builds with the projects\' settings)');
+    if (!/^[A-Za-z][A-Za-z0-9-]{0,62}$/.test(factory)) throw new UsageError(`--factory "${factory}" is not a factory name`);
     const image = options.name ? checkNameField('name', options.name) : undefined;
     for (const d of options.distribution) checkNameField('distribution', d);
+    const region = options.region ? { region: options.region } : {};
 
-    const client = new CodeBuildClient(options.region ? { region: options.region } : {});
-    const region = await resolveRegion(client);
-    const projects = image
-      ? await describeProjects(client, [`${options.prefix}-${image}`])
-      : await listFactoryProjects(client, options.prefix);
+    if (!image) {
+      const sfnClient = new SFNClient(region);
+      const regionName = await resolveRegion(sfnClient);
+      const pipeline = await findPipeline(sfnClient, factory);
+      const execution = await startPipeline(sfnClient, pipeline, signal);
+      process.stdout.write(`started ${pipeline.name}: ${execution} ${executionLink(execution, regionName)}\n`);
+      if (!options.wait) return 0;
+      const ended = await followExecution(sfnClient, execution, { intervalMs, signal, report: (line) => process.stdout.write(`${line}\n`) });
+      if (ended.status !== 'SUCCEEDED') {
+        const why = [ended.error, ended.cause].filter(Boolean).join(': ');
+        throw new BuildError(`the pipeline ${ended.status}${why ? ` (${why.split('\n')[0]})` : ''}: see the notification and ${executionLink(execution, regionName)}`);
+      }
+      process.stdout.write('the pipeline succeeded\n');
+      return 0;
+    }
+
+    const client = new CodeBuildClient(region);
+    const regionName = await resolveRegion(client);
+    const projects = await describeProjects(client, [buildProjectName(factory, image)], factory);
     const plan = planBuilds(projects, options.distribution);
+    checkOverrides(projects, overrides);
 
     const started: Array<{ planned: PlannedBuild; id: string }> = [];
     for (const planned of plan) {
       const build = await startBuild(client, planned, overrides, signal);
       started.push({ planned, id: build.id! });
-      process.stdout.write(`started ${planned.image}/${planned.distribution}: ${build.id} ${logLink(build, region)}\n`);
+      process.stdout.write(`started ${planned.image}/${planned.distribution}: ${build.id} ${logLink(build, regionName)}\n`);
     }
     if (!options.wait) return 0;
 
     const finished = await followBuilds(client, started, {
       intervalMs,
-      region,
+      region: regionName,
       signal,
       report: (line) => process.stdout.write(`${line}\n`),
     });
@@ -100,6 +129,28 @@ export function triggerMain(argv: string[]): Promise<number> {
   });
 }
 
+/**
+ * What the projects refuse, checked before anything starts: their secrets (and the usual
+ * secret names), the factory's own bookkeeping, and a release label their role was not
+ * granted (it would fail late, at the first S3 call).
+ */
+export function checkOverrides(projects: FactoryProject[], overrides: Record<string, string>): void {
+  for (const name of Object.keys(overrides)) {
+    if (projects.some((p) => p.secretNames.includes(name))) throw secretRefused(name);
+    if (FACTORY_VARIABLES.has(name)) throw new UsageError(`--set ${name}: set by the factory, not per build`);
+  }
+  const label = overrides.RELEASE_LABEL;
+  if (label === undefined) return;
+  for (const project of projects) {
+    if (!project.releaseLabels.includes(label)) {
+      throw new UsageError(
+        `--set RELEASE_LABEL=${label}: project "${project.name}" may publish only under ${project.releaseLabels.join(', ')} ` +
+          '(add the label to the factory\'s releaseLabels to grant it)',
+      );
+    }
+  }
+}
+
 /** Builds for the chosen projects; a distribution the recipe does not allow is a usage error. */
 export function planBuilds(projects: FactoryProject[], distributions: string[]): PlannedBuild[] {
   return projects.flatMap((project) => {
@@ -108,8 +159,14 @@ export function planBuilds(projects: FactoryProject[], distributions: string[]):
     if (refused.length > 0) {
       throw new UsageError(`image "${project.image}" is not built for ${refused.join(', ')} (its distributions: ${project.distributions.join(', ')})`);
     }
-    return [...new Set(chosen)].map((distribution) => ({ project: project.name, image: project.image, distribution }));
+    return [...new Set(chosen)].map((distribution) => ({
+      project: project.name, image: project.image, distribution, cacheLocation: project.cacheLocation,
+    }));
   });
+}
+
+function secretRefused(name: string): UsageError {
+  return new UsageError(`--set ${name}: secrets come from Secrets Manager or SSM, never from the command line`);
 }
 
 export function parseOverrides(values: string[]): Record<string, string> {
@@ -119,7 +176,7 @@ export function parseOverrides(values: string[]): Record<string, string> {
     if (!match) throw new UsageError(`--set "${value}" is not NAME=VALUE`);
     const [, name, setting] = match;
     if (name === 'DISTRIBUTION') throw new UsageError('--set DISTRIBUTION: use --distribution');
-    if (SECRET_VARIABLES.has(name)) throw new UsageError(`--set ${name}: secrets come from Secrets Manager or SSM, never from the command line`);
+    if (SECRET_VARIABLES.has(name)) throw secretRefused(name);
     overrides[name] = setting;
   }
   return overrides;
@@ -133,7 +190,7 @@ function parseInterval(value: string): number {
   return Math.round(seconds * 1000);
 }
 
-async function resolveRegion(client: CodeBuildClient): Promise<string> {
+async function resolveRegion(client: CodeBuildClient | SFNClient): Promise<string> {
   try {
     return await client.config.region();
   } catch {

@@ -1,44 +1,47 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, Tags } from 'aws-cdk-lib';
 import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as codebuild from 'aws-cdk-lib/aws-codebuild';
-import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as events from 'aws-cdk-lib/aws-events';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
+import { FACTORY_TAG, IMAGE_TAG, buildProjectName, cleanupProjectName, pipelineName } from '../core/factory-tags';
 import { BuildType } from '../recipes/schema';
+import { ImageBuildOptions } from './build-options';
 import { BuilderAsset } from './builder-asset';
-import { BuildSecret } from './build-secret';
 import { ImageBuildPipeline } from './image-build-pipeline';
 import { ImageBuildProject } from './image-build-project';
 import { ImageCleanupProject } from './image-cleanup-project';
-import { ImageStore } from './image-store';
+import { IImageStore, ImageStore } from './image-store';
+import { acknowledge } from './nag';
 import { RecipeSource } from './recipe-source';
+import { scheduleInterval } from './schedule-interval';
+import { invalidProps } from './validation';
 
-export interface ImageFactoryProps {
+export { FACTORY_TAG, IMAGE_TAG } from '../core/factory-tags';
+
+export interface ImageFactoryProps extends ImageBuildOptions {
   /** Where the recipes come from. @default RecipeSource.bundled() */
   readonly recipes?: RecipeSource;
   /** Build only these recipes. @default every recipe of the catalog */
   readonly images?: string[];
   /** Build only these distributions (of those each recipe allows). @default all */
   readonly distributions?: string[];
-  /** @default the catalog's common organization */
-  readonly organization?: string;
-  /** The release images are published under (`<label>/images/`). @default the catalog's, else the release track */
-  readonly releaseLabel?: string;
-  /** @default the catalog's common release_track */
-  readonly releaseTrack?: string;
-  /** The org bundle flavour. @default the catalog's */
-  readonly flavour?: string;
-  /** The org APT repository with the bundle. @default the catalog's apt_repo, else none */
-  readonly aptRepo?: string;
-  /** Push docker images here. @default the catalog's docker_registry, else an ECR repository the factory creates */
-  readonly dockerRegistry?: string;
-  /** Push docker images to this ECR repository (named like the organization). */
-  readonly repository?: ecr.IRepository;
+  /**
+   * Names the factory's resources and tags them with FACTORY_TAG: build projects
+   * `<name>-<recipe>`, the cleanup project `<name>_cleanup`, the pipeline `<name>-pipeline`,
+   * the ECR repository `<name>/<organization>` (lower case). Two factories in one account
+   * (staging, production) need two names; `trigger --factory <name>` finds one.
+   * @default the stack's name
+   */
+  readonly factoryName?: string;
+  /** Publish into an existing store (another app's) instead of making one. @default a new ImageStore */
+  readonly store?: IImageStore;
   /** Start the pipeline on this schedule. @default none (start it with `trigger --all`) */
   readonly schedule?: events.Schedule;
   /** Retention: newest images kept per (name, distribution, extension). @default 10 */
@@ -47,33 +50,39 @@ export interface ImageFactoryProps {
   readonly daysToKeep?: number;
   /** Told about failed pipelines. @default a KMS-encrypted topic the factory creates */
   readonly notificationTopic?: sns.ITopic;
+  /** Subscriptions added to the notification topic (e-mail, a queue, a chat hook...). @default none */
+  readonly notificationSubscriptions?: sns.ITopicSubscription[];
   /** CodeBuild compute per build type. @default lxd/docker MEDIUM, bare_metal LARGE */
   readonly computeType?: Partial<Record<BuildType, codebuild.ComputeType>>;
   /** Builds running at the same time. @default 4 */
   readonly maxConcurrency?: number;
-  /** @default 2 hours */
+  /** The time limit of one build. @default 2 hours */
   readonly buildTimeout?: Duration;
-  /** Run builds inside this VPC. @default none */
-  readonly vpc?: ec2.IVpc;
-  readonly subnetSelection?: ec2.SubnetSelection;
-  /** A custom domain for the distribution (needs `certificate`, in us-east-1). */
+  /** Extra attempts of a build that failed for a transient reason (see ImageBuildPipeline). @default 2 */
+  readonly retries?: number;
+  /** The wait before the first retry; it doubles each time. @default 1 minute */
+  readonly retryInterval?: Duration;
+  /** The pipeline's time limit. @default grows with the number of builds (see ImageBuildPipeline) */
+  readonly pipelineTimeout?: Duration;
+  /** A custom domain for the distribution (needs `certificate`, in us-east-1); only with a store the factory makes. @default none */
   readonly domainNames?: string[];
+  /** The certificate of `domainNames`. @default none */
   readonly certificate?: acm.ICertificate;
+  /** Limit downloads by country. @default none */
   readonly geoRestriction?: cloudfront.GeoRestriction;
+  /** A WAF web ACL in front of the distribution. @default none */
   readonly webAclId?: string;
-  /** The image user's password (hash), as USER_PASSWORD. */
-  readonly userPassword?: BuildSecret;
-  /** The org repository's signing key, as APT_REPO_KEY. */
-  readonly aptRepoKey?: BuildSecret;
-  /** Archive to bootstrap from instead of each distribution's default. */
-  readonly mirror?: string;
-  /** CodeBuild project names are `<prefix>-<recipe>` (what `trigger --prefix` finds). @default "tailor-image" */
-  readonly projectPrefix?: string;
-  /** @default RETAIN for the image and log buckets */
+  /** The removal policy of the image and log buckets of a store the factory makes. @default RETAIN: images outlive the stack */
   readonly removalPolicy?: RemovalPolicy;
+  /**
+   * The build cache bucket's removal policy. With DESTROY its objects are deleted with the
+   * stack (a small custom resource empties the bucket first).
+   * @default DESTROY
+   */
+  readonly cacheRemovalPolicy?: RemovalPolicy;
 }
 
-const PROJECT_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{1,200}$/;
+const FACTORY_NAME = /^[A-Za-z][A-Za-z0-9-]{0,62}$/;
 
 /**
  * The image factory most users need: an ImageStore (S3 + CloudFront), one
@@ -82,15 +91,18 @@ const PROJECT_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{1,200}$/;
  * their os_versions/build_type are read from the catalog at synth time.
  */
 export class ImageFactory extends Construct {
-  readonly store: ImageStore;
+  readonly store: IImageStore;
   /** Build projects by recipe name. */
   readonly projects: Record<string, ImageBuildProject>;
   readonly cleanup: ImageCleanupProject;
   readonly pipeline: ImageBuildPipeline;
   readonly topic: sns.ITopic;
   readonly repository: ecr.IRepository | undefined;
-  /** Holds CodeBuild's package cache, a prefix per recipe. */
+  /** Holds CodeBuild's cache, a prefix per recipe and distribution. */
   readonly cacheBucket: s3.Bucket;
+  /** In alarm when a pipeline execution failed (a build, the cleanup, or the pipeline itself). */
+  readonly failureAlarm: cloudwatch.Alarm;
+  readonly factoryName: string;
   readonly organization: string;
   readonly releaseLabel: string;
 
@@ -99,92 +111,113 @@ export class ImageFactory extends Construct {
     const recipes = props.recipes ?? RecipeSource.bundled();
     const catalog = recipes.catalog();
     const common = catalog.common;
+    this.factoryName = props.factoryName ?? Stack.of(this).stackName;
+    if (!FACTORY_NAME.test(this.factoryName)) {
+      throw invalidProps(this, 'FactoryName', `factoryName "${this.factoryName}" must be a letter, then up to 62 letters, digits or "-"`);
+    }
     this.organization = props.organization ?? common.organization;
     // As create_image does: the label defaults to the release track.
     this.releaseLabel = props.releaseLabel ?? common.release_label ?? props.releaseTrack ?? common.release_track;
-    const prefix = props.projectPrefix ?? 'tailor-image';
+    const releaseLabels = props.releaseLabels?.filter((label) => label !== this.releaseLabel);
 
     const summaries = recipes.summaries();
     const wanted = props.images ?? summaries.map((s) => s.name);
     const unknown = wanted.filter((name) => !summaries.some((s) => s.name === name));
     if (unknown.length) {
-      throw new Error(`ImageFactory: unknown image(s) ${unknown.join(', ')} in ${catalog.source} (known: ${summaries.map((s) => s.name).join(', ')})`);
+      throw invalidProps(this, 'UnknownImage',
+        `unknown image(s) ${unknown.join(', ')} in ${catalog.source} (known: ${summaries.map((s) => s.name).join(', ')})`);
     }
     const selected = summaries
       .filter((s) => wanted.includes(s.name))
-      .map((s) => ({
-        ...s,
-        distributions: s.distributions.filter((d) => !props.distributions || props.distributions.includes(d)),
-        usesAnsible: catalog.recipe(s.name).ansible !== undefined,
-      }))
+      .map((s) => ({ ...s, distributions: s.distributions.filter((d) => !props.distributions || props.distributions.includes(d)) }))
       .filter((s) => s.distributions.length > 0);
-    if (selected.length === 0) throw new Error('ImageFactory: no recipe allows any of the selected distributions');
+    if (selected.length === 0) throw invalidProps(this, 'NoBuilds', 'no recipe allows any of the selected distributions');
 
-    this.store = new ImageStore(this, 'Store', {
+    if (props.store && (props.domainNames || props.certificate || props.geoRestriction || props.webAclId)) {
+      throw invalidProps(this, 'ImportedStore', 'domainNames, certificate, geoRestriction and webAclId belong to the store; an existing store keeps its own');
+    }
+    const ownStore = props.store ? undefined : new ImageStore(this, 'Store', {
       domainNames: props.domainNames,
       certificate: props.certificate,
       geoRestriction: props.geoRestriction,
       webAclId: props.webAclId,
       removalPolicy: props.removalPolicy,
     });
+    this.store = props.store ?? ownStore!;
 
+    const cacheRemovalPolicy = props.cacheRemovalPolicy ?? RemovalPolicy.DESTROY;
     this.cacheBucket = new s3.Bucket(this, 'BuildCache', {
       blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
       encryption: s3.BucketEncryption.S3_MANAGED,
       enforceSSL: true,
       objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-      serverAccessLogsBucket: this.store.logBucket,
-      serverAccessLogsPrefix: 'build-cache/',
+      serverAccessLogsBucket: ownStore?.logBucket,
+      serverAccessLogsPrefix: ownStore ? 'build-cache/' : undefined,
       lifecycleRules: [{ expiration: Duration.days(30), abortIncompleteMultipartUploadAfter: Duration.days(1) }],
-      removalPolicy: RemovalPolicy.DESTROY,
-      autoDeleteObjects: false,
+      removalPolicy: cacheRemovalPolicy,
+      autoDeleteObjects: cacheRemovalPolicy === RemovalPolicy.DESTROY,
     });
+    if (!ownStore) {
+      acknowledge(this.cacheBucket, 'AwsSolutions-S1',
+        'The build cache holds only CodeBuild\'s own cache archives, written and read by this factory\'s builds; with an existing store there is no log bucket of the factory\'s to send access logs to.');
+    }
 
     const dockerRegistry = props.dockerRegistry ?? common.docker_registry;
     const needsRegistry = selected.some((s) => s.buildType === 'docker');
-    this.repository = props.repository ?? (needsRegistry && !dockerRegistry
-      ? new ecr.Repository(this, 'Repository', {
-        repositoryName: this.organization.toLowerCase(),
+    const namespace = this.factoryName.toLowerCase();
+    let madeRegistry: string | undefined;
+    if (!props.repository && needsRegistry && !dockerRegistry) {
+      const repository = new ecr.Repository(this, 'Repository', {
+        repositoryName: `${namespace}/${this.organization.toLowerCase()}`,
         imageScanOnPush: true,
         imageTagMutability: ecr.TagMutability.MUTABLE,
         encryption: ecr.RepositoryEncryption.KMS,
         lifecycleRules: [{ maxImageCount: 100 }],
-      })
-      : undefined);
+      });
+      this.repository = repository;
+      // The builder pushes to <registry>/<organization>: the factory's name is the registry's path.
+      madeRegistry = `${repository.registryUri}/${namespace}`;
+      for (const recipe of selected) {
+        if (recipe.buildType === 'docker' && recipe.dockerRepository && recipe.dockerRepository.toLowerCase() !== this.organization.toLowerCase()) {
+          throw invalidProps(this, 'DockerRepository',
+            `recipe ${recipe.name} pushes to repository "${recipe.dockerRepository}", but the factory's ECR repository holds "${this.organization.toLowerCase()}" (give dockerRegistry or repository)`);
+        }
+      }
+    } else {
+      this.repository = props.repository;
+    }
 
     const builder = new BuilderAsset(this, 'Builder', { recipes });
-    // Build projects are `<prefix>-<recipe>` (what `trigger` looks for); the cleanup project
-    // is `<prefix>_cleanup`: "_" never appears in a recipe name, so the two cannot clash.
-    const projectName = (separator: '-' | '_', suffix: string) => {
-      const name = `${prefix}${separator}${suffix}`;
-      if (!PROJECT_NAME.test(name)) throw new Error(`ImageFactory: "${name}" is not a valid CodeBuild project name`);
-      return name;
-    };
+    const cacheMaxAge = props.cacheMaxAge ?? (() => {
+      const interval = props.schedule ? scheduleInterval(props.schedule) : undefined;
+      return interval ? Duration.hours(interval.toHours({ integral: false }) + 12) : undefined;
+    })();
 
     this.projects = {};
     for (const recipe of selected) {
-      this.projects[recipe.name] = new ImageBuildProject(this, `Build-${recipe.name}`, {
+      const project = new ImageBuildProject(this, `Build-${recipe.name}`, {
+        ...props,
         recipe,
         store: this.store,
         builder,
         recipes,
         organization: this.organization,
         releaseLabel: this.releaseLabel,
+        releaseLabels,
         releaseTrack: props.releaseTrack ?? common.release_track,
         flavour: props.flavour ?? common.flavour,
         aptRepo: props.aptRepo ?? common.apt_repo,
-        dockerRegistry,
+        dockerRegistry: recipe.buildType === 'docker' ? dockerRegistry ?? madeRegistry : dockerRegistry,
         repository: recipe.buildType === 'docker' ? this.repository : undefined,
         mirror: props.mirror ?? common.mirror,
-        userPassword: props.userPassword,
-        aptRepoKey: props.aptRepoKey,
         cacheBucket: this.cacheBucket,
+        cacheMaxAge,
         computeType: props.computeType?.[recipe.buildType],
         timeout: props.buildTimeout,
-        vpc: props.vpc,
-        subnetSelection: props.subnetSelection,
-        projectName: projectName('-', recipe.name),
+        projectName: this.physicalName(buildProjectName(this.factoryName, recipe.name)),
       });
+      Tags.of(project).add(IMAGE_TAG, recipe.name);
+      this.projects[recipe.name] = project;
     }
 
     this.cleanup = new ImageCleanupProject(this, 'Cleanup', {
@@ -192,11 +225,13 @@ export class ImageFactory extends Construct {
       builder,
       organization: this.organization,
       releaseLabel: this.releaseLabel,
+      releaseLabels,
       numToKeep: props.numToKeep,
       daysToKeep: props.daysToKeep,
       vpc: props.vpc,
       subnetSelection: props.subnetSelection,
-      projectName: projectName('_', 'cleanup'),
+      securityGroups: props.securityGroups,
+      projectName: this.physicalName(cleanupProjectName(this.factoryName)),
     });
 
     this.topic = props.notificationTopic ?? new sns.Topic(this, 'Notifications', {
@@ -208,13 +243,68 @@ export class ImageFactory extends Construct {
         removalPolicy: RemovalPolicy.DESTROY,
       }),
     });
+    for (const subscription of props.notificationSubscriptions ?? []) this.topic.addSubscription(subscription);
 
     this.pipeline = new ImageBuildPipeline(this, 'Pipeline', {
       projects: Object.values(this.projects),
-      cleanupProject: this.cleanup.project,
+      cleanup: this.cleanup,
       topic: this.topic,
       maxConcurrency: props.maxConcurrency,
+      retries: props.retries,
+      retryInterval: props.retryInterval,
+      timeout: props.pipelineTimeout,
       schedule: props.schedule,
+      stateMachineName: this.physicalName(pipelineName(this.factoryName)),
+    });
+
+    this.failureAlarm = new cloudwatch.Alarm(this, 'FailureAlarm', {
+      alarmDescription: `tailor-image factory ${this.factoryName}: a pipeline execution failed (see the notification topic and the build logs)`,
+      metric: this.pipeline.metricFailedExecutions({ period: Duration.hours(1) }),
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+
+    Tags.of(this).add(FACTORY_TAG, this.factoryName);
+  }
+
+  /** A CodeBuild project or state machine name, checked. */
+  private physicalName(name: string): string {
+    if (!/^[A-Za-z0-9][A-Za-z0-9_-]{1,79}$/.test(name)) {
+      throw invalidProps(this, 'PhysicalName', `"${name}" is not a valid CodeBuild project or state machine name (at most 80 letters, digits, "-" or "_")`);
+    }
+    return name;
+  }
+
+  /**
+   * Everything `trigger` needs: start and follow builds of the factory's projects, start
+   * and follow the pipeline, and check the factory tag of what it found.
+   */
+  grantTrigger(grantee: iam.IGrantable): iam.Grant {
+    for (const project of Object.values(this.projects)) project.grantStartBuild(grantee);
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['states:ListTagsForResource'],
+      resourceArns: [this.pipeline.stateMachine.stateMachineArn],
+    });
+    return this.pipeline.grantStartExecution(grantee);
+  }
+
+  /** Reading the published images: one release, or every release. */
+  grantRead(grantee: iam.IGrantable, releaseLabel?: string): iam.Grant {
+    return this.store.grantRead(grantee, releaseLabel);
+  }
+
+  /** Failed builds of every project, summed (CodeBuild's FailedBuilds). */
+  metricFailedBuilds(props?: cloudwatch.MathExpressionOptions): cloudwatch.IMetric {
+    const projects = Object.values(this.projects);
+    const usingMetrics = Object.fromEntries(projects.map((p, i) => [`failed${i}`, p.metricFailedBuilds({ period: props?.period })]));
+    return new cloudwatch.MathExpression({
+      expression: projects.map((_, i) => `FILL(failed${i}, 0)`).join(' + '),
+      usingMetrics,
+      label: 'failed image builds',
+      ...props,
     });
   }
 }

@@ -7,3 +7,5 @@ export * from './image-cleanup-project';
 export * from './image-factory';
 export * from './image-store';
 export * from './recipe-source';
+export * from './build-options';
+export * from './schedule-interval';

@@ -15,8 +15,9 @@ import { acknowledgeWildcards } from './nag';
 export interface ProjectNetworkProps {
   /** Run builds inside this VPC (for private mirrors or registries). @default no VPC */
   readonly vpc?: ec2.IVpc;
-  /** @default the VPC's private subnets */
+  /** The subnets builds run in. @default the VPC's private subnets */
   readonly subnetSelection?: ec2.SubnetSelection;
+  /** The security groups of the builds. @default one CodeBuild makes per project */
   readonly securityGroups?: ec2.ISecurityGroup[];
 }
 
@@ -26,15 +27,25 @@ export function loadBuildSpec(file: string): codebuild.BuildSpec {
   return codebuild.BuildSpec.fromObject(parse(text) as Record<string, unknown>);
 }
 
+/** What makeTailorProject needs besides the network. */
 export interface TailorProjectOptions extends ProjectNetworkProps {
+  /** The project's name. @default a name CloudFormation generates */
   readonly projectName?: string;
+  /** The project's description. */
   readonly description: string;
+  /** The builder asset, the project's source. */
   readonly asset: s3assets.Asset;
+  /** What the builds run. */
   readonly buildSpec: codebuild.BuildSpec;
+  /** The CodeBuild compute type. */
   readonly computeType: codebuild.ComputeType;
+  /** Whether builds may mount and chroot (image builds do). */
   readonly privileged: boolean;
+  /** The time limit of one build. */
   readonly timeout: Duration;
+  /** How long the project's logs are kept. */
   readonly logRetention: logs.RetentionDays;
+  /** The build's environment. */
   readonly environmentVariables: Record<string, codebuild.BuildEnvironmentVariable>;
 }
 

@@ -10,6 +10,14 @@ export interface RecipeSummary {
   readonly buildType: BuildType;
   /** The distributions the recipe allows (its os_versions). */
   readonly distributions: string[];
+  /** The recipe's own bundle_flavour, if it sets one. @default none */
+  readonly bundleFlavour?: string;
+  /** Environment variables the recipe reads a secret from (its user's `password: {env: ...}`). @default none */
+  readonly secretVariables?: string[];
+  /** The recipe runs an ansible playbook (the build host then needs ansible). @default false */
+  readonly usesAnsible?: boolean;
+  /** The registry repository docker images are pushed to (recipe docker.repository). @default the organization */
+  readonly dockerRepository?: string;
 }
 
 /**
@@ -52,7 +60,16 @@ export abstract class RecipeSource {
     const catalog = this.catalog();
     return catalog.names().map((name) => {
       const recipe = catalog.recipe(name);
-      return { name, buildType: recipe.build_type, distributions: [...recipe.os_versions] };
+      const secret = recipe.user?.password?.env;
+      return {
+        name,
+        buildType: recipe.build_type,
+        distributions: [...recipe.os_versions],
+        bundleFlavour: recipe.bundle_flavour,
+        secretVariables: secret ? [secret] : [],
+        usesAnsible: recipe.ansible !== undefined,
+        dockerRepository: recipe.build_type === 'docker' ? recipe.docker.repository : undefined,
+      };
     });
   }
 }

@@ -32,7 +32,51 @@ export function s3ClientConfig(env: NodeJS.ProcessEnv = process.env): S3ClientCo
 }
 
 export function createS3Client(env: NodeJS.ProcessEnv = process.env): S3Client {
-  return new S3Client(s3ClientConfig(env));
+  return nameS3Calls(new S3Client(s3ClientConfig(env)));
+}
+
+interface S3CallInput {
+  Bucket?: string;
+  Key?: string;
+  Prefix?: string;
+  VersionId?: string;
+}
+
+/** `s3://bucket/key`, `s3://bucket/ (prefix "p")`: what a call was about. */
+export function s3CallTarget(input: S3CallInput): string {
+  const bucket = input.Bucket ? `s3://${input.Bucket}/` : 's3://';
+  if (input.Key !== undefined) return `${bucket}${input.Key}${input.VersionId ? ` (version ${input.VersionId})` : ''}`;
+  return input.Prefix !== undefined ? `${bucket} (prefix "${input.Prefix}")` : bucket;
+}
+
+/**
+ * Makes every failed call say which call it was and on what: `PutObject
+ * s3://bucket/key refused: AccessDenied` rather than the SDK's bare "UnknownError" (HEAD
+ * answers have no body). A refused call then names the permission it lacked and where.
+ */
+export function nameS3Calls(client: S3Client): S3Client {
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      try {
+        return await next(args);
+      } catch (error) {
+        const e = error as { name?: string; Code?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+        if (e && typeof e === 'object') {
+          const operation = (context.commandName ?? 'S3 call').replace(/Command$/, '');
+          const status = e.$metadata?.httpStatusCode;
+          const denied = status === 403;
+          const code = denied && (!e.Code || e.Code === 'Unknown' || e.Code === 'Forbidden')
+            ? 'AccessDenied'
+            : e.Code ?? (e.name && e.name !== 'Unknown' && e.name !== 'Error' ? e.name : status === 404 ? 'NotFound' : 'error');
+          const detail = e.message && !['UnknownError', code, ''].includes(e.message) ? `: ${e.message.split('\n')[0]}` : '';
+          e.message = `${operation} ${s3CallTarget(args.input as S3CallInput)} ${denied ? 'refused' : 'failed'}: ${code}${detail}`;
+        }
+        throw error;
+      }
+    },
+    { step: 'initialize', name: 'tailorImageNameS3Calls', override: true },
+  );
+  return client;
 }
 
 /** CloudFront is a global service signed in us-east-1; its endpoint may be overridden

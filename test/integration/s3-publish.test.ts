@@ -137,7 +137,7 @@ describeWith('publish to S3 (Ceph RGW on loopback)', rgwPrerequisites, () => {
 
   test('a missing bucket fails verify() with one line', async () => {
     const store = new S3ImageStore({ bucket: 'no-such-bucket', client: rgw.s3 });
-    await expect(store.verify()).rejects.toThrow(/^cannot reach bucket s3:\/\/no-such-bucket: .*HTTP 404/);
+    await expect(store.verify()).rejects.toThrow(/^cannot publish to s3:\/\/no-such-bucket: .*NoSuchBucket.*HTTP 404/);
   });
 
   test('CloudFront: the index path is invalidated when a distribution is configured, and not otherwise', async () => {

@@ -28,17 +28,27 @@ export interface TestAptRepo {
   stop(): Promise<void>;
 }
 
-/**
- * Builds a real, signed APT repository in tailor's layout
- * (`<root>/<release_label>/ubuntu dists/<distribution>/main`) with dpkg-deb and
- * apt-ftparchive, signs it with a throw-away gpg key, and serves it over HTTP with basic
- * auth on 127.0.0.1.
- */
-export async function startTestAptRepo(options: {
+export interface TestAptRepoOptions {
   releaseLabel: string;
   distribution: string;
   packages: TestPackage[];
-}): Promise<TestAptRepo> {
+  /** Leave out the clearsigned InRelease (apt then falls back to Release + Release.gpg). */
+  withoutInRelease?: boolean;
+}
+
+/** A built repository tree: `<root>/<release_label>/ubuntu/...`, its key, and its work folder. */
+export interface TestAptRepoTree {
+  root: string;
+  keyFile: string;
+  remove(): void;
+}
+
+/**
+ * Builds a real, signed APT repository in tailor's layout
+ * (`<root>/<release_label>/ubuntu dists/<distribution>/main`) with dpkg-deb and
+ * apt-ftparchive, signed with a throw-away gpg key.
+ */
+export function buildTestAptRepo(options: TestAptRepoOptions): TestAptRepoTree {
   const work = mkdtempSync(join(tmpdir(), 'apt-repo-'));
   const root = join(work, 'www');
   const base = join(root, options.releaseLabel, 'ubuntu');
@@ -69,10 +79,16 @@ export async function startTestAptRepo(options: {
   mkdirSync(gnupg, { mode: 0o700 });
   const gpg = (args: string[]) => execFileSync('gpg', ['--homedir', gnupg, '--batch', '--yes', ...args], { stdio: 'pipe' });
   gpg(['--passphrase', '', '--quick-generate-key', 'tailor-image test repo <repo@example.invalid>', 'ed25519', 'sign', '1d']);
-  gpg(['--clearsign', '--output', join(dist, 'InRelease'), join(dist, 'Release')]);
+  if (!options.withoutInRelease) gpg(['--clearsign', '--output', join(dist, 'InRelease'), join(dist, 'Release')]);
   gpg(['--detach-sign', '--armor', '--output', join(dist, 'Release.gpg'), join(dist, 'Release')]);
   const keyFile = join(work, 'repo-key.asc');
   writeFileSync(keyFile, gpg(['--armor', '--export']));
+  return { root, keyFile, remove: () => rmSync(work, { recursive: true, force: true }) };
+}
+
+/** The same repository served over HTTP with basic auth on 127.0.0.1. */
+export async function startTestAptRepo(options: TestAptRepoOptions): Promise<TestAptRepo> {
+  const { root, keyFile, remove } = buildTestAptRepo(options);
 
   const username = 'builder';
   const password = `pw-${Math.random().toString(36).slice(2)}-${Date.now()}`;
@@ -106,7 +122,7 @@ export async function startTestAptRepo(options: {
     stop: async () => {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
-      rmSync(work, { recursive: true, force: true });
+      remove();
     },
   };
 }

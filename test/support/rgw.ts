@@ -9,6 +9,7 @@ import {
   PutBucketVersioningCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
+import { IAMClient, PutUserPolicyCommand } from '@aws-sdk/client-iam';
 import { tool, Prerequisite } from './prereq';
 
 /**
@@ -31,9 +32,25 @@ export interface RgwServer {
   /** An S3 client for this server (path style, checksums only when required). */
   client(): S3Client;
   createBucket(name: string, options?: { versioning?: boolean }): Promise<void>;
+  /**
+   * A second S3 user whose requests RGW allows only as `policy` (an IAM policy document,
+   * set with PutUserPolicy through the gateway's IAM API) says, on buckets the main user
+   * owns: RGW then evaluates actions, resources and conditions (`s3:prefix` included) as
+   * AWS does, and answers a HEAD of a missing key with 403 where no ListBucket applies.
+   * Called again with the same uid, it replaces the user's policy.
+   */
+  limitedUser(uid: string, policy: object): Promise<RgwUser>;
   /** The gateway's log, for a failing test's message. */
   logTail(lines?: number): Promise<string>;
   stop(): Promise<void>;
+}
+
+export interface RgwUser {
+  accessKeyId: string;
+  secretAccessKey: string;
+  /** The variables a child process needs to reach the server as this user. */
+  env: Record<string, string>;
+  client(): S3Client;
 }
 
 /** What the RGW-backed suites need on the host. */
@@ -239,28 +256,55 @@ export async function startRgw(): Promise<RgwServer> {
     ) as { keys: { access_key: string; secret_key: string }[] };
     const { access_key: accessKeyId, secret_key: secretAccessKey } = user.keys[0];
 
-    const client = () =>
+    const clientFor = (keys: { accessKeyId: string; secretAccessKey: string }) => () =>
       new S3Client({
         endpoint,
         region: REGION,
-        credentials: { accessKeyId, secretAccessKey },
+        credentials: keys,
         forcePathStyle: true,
         requestChecksumCalculation: 'WHEN_REQUIRED',
         responseChecksumValidation: 'WHEN_REQUIRED',
       });
+    const client = clientFor({ accessKeyId, secretAccessKey });
+    const envFor = (keys: { accessKeyId: string; secretAccessKey: string }) => ({
+      AWS_ENDPOINT_URL_S3: endpoint,
+      AWS_REGION: REGION,
+      AWS_ACCESS_KEY_ID: keys.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: keys.secretAccessKey,
+    });
+    const limitedUsers = new Map<string, RgwUser>();
+    let policyCaps = false;
 
     return {
       endpoint,
       region: REGION,
       accessKeyId,
       secretAccessKey,
-      env: {
-        AWS_ENDPOINT_URL_S3: endpoint,
-        AWS_REGION: REGION,
-        AWS_ACCESS_KEY_ID: accessKeyId,
-        AWS_SECRET_ACCESS_KEY: secretAccessKey,
-      },
+      env: envFor({ accessKeyId, secretAccessKey }),
       client,
+      async limitedUser(uid, policy) {
+        if (!policyCaps) {
+          // The main user may then set other users' policies through the IAM API.
+          await exec('radosgw-admin', ['-n', 'client.rgw.a', 'caps', 'add', '--uid', 'tailor-test', '--caps', 'user-policy=*'], conf);
+          policyCaps = true;
+        }
+        let limited = limitedUsers.get(uid);
+        if (!limited) {
+          const made = JSON.parse(
+            await exec('radosgw-admin', ['-n', 'client.rgw.a', 'user', 'create', '--uid', uid, '--display-name', `limited ${uid}`], conf),
+          ) as { keys: { access_key: string; secret_key: string }[] };
+          const keys = { accessKeyId: made.keys[0].access_key, secretAccessKey: made.keys[0].secret_key };
+          limited = { ...keys, env: envFor(keys), client: clientFor(keys) };
+          limitedUsers.set(uid, limited);
+        }
+        const iam = new IAMClient({ endpoint, region: REGION, credentials: { accessKeyId, secretAccessKey } });
+        try {
+          await iam.send(new PutUserPolicyCommand({ UserName: uid, PolicyName: 'granted', PolicyDocument: JSON.stringify(policy) }));
+        } finally {
+          iam.destroy();
+        }
+        return limited;
+      },
       async createBucket(name, options = {}) {
         const s3 = client();
         try {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { ImageFactoryStack, readFactoryConfig } from '../../lib/constructs/app-config';
-import { standardCatalog } from './constructs-helpers';
+import { standardCatalog, writeCatalog } from './constructs-helpers';
 
 process.env.CDK_VALIDATION = 'false';
 
@@ -44,7 +44,9 @@ describe('the CDK app settings', () => {
     ['a bad schedule', 'schedule: every day\n', /invalid setting schedule: must be a cron\(\.\.\.\) or rate\(\.\.\.\) expression/],
     ['both catalogs', 'recipesPath: a\nrosdistroPath: b\n', /recipesPath and rosdistroPath are exclusive/],
     ['a domain without certificate', 'domainNames: [images.example.com]\n', /domainNames need certificateArn/],
-    ['a secret with two sources', 'userPassword: {secretsManager: a, ssmParameter: b}\n', /invalid setting userPassword: give exactly one/],
+    ['a secret with two sources', 'secrets: {WRANGLER_PASSWORD: {secretsManager: a, ssmParameter: b}}\n', /invalid setting secrets\.WRANGLER_PASSWORD: give exactly one/],
+    ['a secret that is not a variable name', 'secrets: {"not a name": {ssmParameter: /x}}\n', /invalid setting secrets\.not a name: Invalid key/],
+    ['an existing store with a domain', 'store: {bucketName: acme-images}\ndomainNames: [a.example.com]\ncertificateArn: "arn:aws:acm:us-east-1:1:certificate/x"\n', /an existing store keeps its own/],
     ['not a mapping', '- a\n- b\n', /must be a mapping/],
   ])('%s is refused with one line', (_what, text, message) => {
     const app = new App({ context: { 'tailor-image:config': configFile(text) } });
@@ -56,18 +58,33 @@ describe('the CDK app settings', () => {
     expect(() => readFactoryConfig(app)).toThrow('tailor-image: config file /nonexistent/factory.yaml does not exist');
   });
 
+  test('an existing store from the settings: the factory publishes into it', () => {
+    const app = new App({
+      context: { 'tailor-image:config': configFile(`recipesPath: ${standardCatalog()}\nimages: [webapp]\nstore: {bucketName: acme-images, distributionId: E1EXAMPLE}\n`) },
+    });
+    const stack = new ImageFactoryStack(app, readFactoryConfig(app), { env: { account: '123456789012', region: 'us-east-1' } });
+    const template = Template.fromStack(stack);
+    template.resourceCountIs('AWS::CloudFront::Distribution', 0);
+    template.hasOutput('ImagesBucket', { Value: 'acme-images' });
+    template.hasOutput('DistributionId', { Value: 'E1EXAMPLE' });
+  });
+
   test('the stack: secrets, certificate, geo restriction and outputs from the settings', () => {
     const app = new App({
       context: {
         'tailor-image:config': configFile([
-          `recipesPath: ${standardCatalog()}`,
+          `recipesPath: ${writeCatalog([{ name: 'webapp', build_type: 'lxd', os_versions: ['jammy'], passwordEnv: 'OPERATOR_PASSWORD' }])}`,
           'images: [webapp]',
           'domainNames: [images.example.com]',
           'certificateArn: arn:aws:acm:us-east-1:123456789012:certificate/abc',
           'geoRestriction: [DE, FR]',
-          'userPassword: {secretsManager: "arn:aws:secretsmanager:us-east-1:123456789012:secret:pw-AbCdEf", jsonField: hash}',
+          'secrets: {OPERATOR_PASSWORD: {secretsManager: "arn:aws:secretsmanager:us-east-1:123456789012:secret:pw-AbCdEf", jsonField: hash}}',
           'aptRepoKey: {ssmParameter: /acme/apt-key}',
-          'projectPrefix: acme-images',
+          'factoryName: acme-images',
+          'releaseLabels: [nightly]',
+          'retries: 1',
+          'pipelineTimeoutHours: 20',
+          'notificationEmails: [ops@example.com]',
           '',
         ].join('\n')),
       },
@@ -77,16 +94,20 @@ describe('the CDK app settings', () => {
     const project = Object.values(template.toJSON().Resources as Record<string, { Type: string; Properties: any }>)
       .find((r) => r.Type === 'AWS::CodeBuild::Project' && r.Properties.Name === 'acme-images-webapp')!;
     expect(project.Properties.Environment.EnvironmentVariables).toEqual(expect.arrayContaining([
-      { Name: 'USER_PASSWORD', Type: 'SECRETS_MANAGER', Value: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:pw-AbCdEf:hash' },
+      { Name: 'OPERATOR_PASSWORD', Type: 'SECRETS_MANAGER', Value: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:pw-AbCdEf:hash' },
       { Name: 'APT_REPO_KEY', Type: 'PARAMETER_STORE', Value: '/acme/apt-key' },
+      { Name: 'RELEASE_LABELS', Type: 'PLAINTEXT', Value: 'hotdog nightly' },
     ]));
+    template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
+    template.hasResourceProperties('AWS::StepFunctions::StateMachine', { StateMachineName: 'acme-images-pipeline' });
+    expect(stack.factory.pipeline.timeout.toHours()).toBe(20);
     template.hasResourceProperties('AWS::CloudFront::Distribution', {
       DistributionConfig: {
         Aliases: ['images.example.com'],
         Restrictions: { GeoRestriction: { Locations: ['DE', 'FR'], RestrictionType: 'whitelist' } },
       },
     });
-    for (const output of ['ImagesUrl', 'ImagesBucket', 'DistributionId', 'StateMachineArn', 'NotificationTopicArn']) {
+    for (const output of ['ImagesUrl', 'ImagesBucket', 'DistributionId', 'FactoryName', 'StateMachineArn', 'NotificationTopicArn']) {
       template.hasOutput(output, {});
     }
   });

@@ -10,6 +10,10 @@ export interface CatalogRecipe {
   build_type: 'lxd' | 'bare_metal' | 'docker';
   os_versions: string[];
   ansible?: boolean;
+  /** The recipe's user reads its password from this variable. */
+  passwordEnv?: string;
+  bundle_flavour?: string;
+  docker_repository?: string;
 }
 
 /**
@@ -32,6 +36,9 @@ export function writeCatalog(recipes: CatalogRecipe[], common: Record<string, st
       'packages: [curl]',
     ];
     if (recipe.ansible) lines.push('ansible:', '  playbook: playbooks/site.yml');
+    if (recipe.passwordEnv) lines.push('user:', '  name: operator', '  password:', `    env: ${recipe.passwordEnv}`);
+    if (recipe.bundle_flavour) lines.push(`bundle_flavour: ${recipe.bundle_flavour}`);
+    if (recipe.docker_repository) lines.push('docker:', `  repository: ${recipe.docker_repository}`);
     writeFileSync(join(dir, 'images', `${recipe.name}.yaml`), `${lines.join('\n')}\n`);
   }
   return dir;

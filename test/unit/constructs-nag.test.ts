@@ -1,4 +1,4 @@
-import { App, Duration, Stack, Validations } from 'aws-cdk-lib';
+import { App, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -7,18 +7,28 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { IConstruct } from 'constructs';
-import { BuildSecret, ImageFactoryProps, RecipeSource } from '../../lib/constructs';
-import { factoryStack, standardCatalog } from './constructs-helpers';
+import { BuildSecret, ImageFactoryProps, ImageStore, RecipeSource } from '../../lib/constructs';
+import { factoryStack, standardCatalog, writeCatalog } from './constructs-helpers';
 
 const catalog = standardCatalog();
+const withSecret = writeCatalog([
+  { name: 'robot', build_type: 'bare_metal', os_versions: ['noble'], passwordEnv: 'OPERATOR_PASSWORD' },
+  { name: 'dev-env', build_type: 'docker', os_versions: ['noble'] },
+]);
 
 const configurations: Record<string, (stack: Stack) => ImageFactoryProps> = {
   'the defaults': () => ({ recipes: RecipeSource.directory(catalog) }),
-  'every option': (stack) => ({
+  'an existing store': (stack) => ({
     recipes: RecipeSource.directory(catalog),
+    store: ImageStore.fromBucketName(stack, 'Existing', 'acme-images', { distributionId: 'E1EXAMPLE' }),
+    cacheRemovalPolicy: RemovalPolicy.RETAIN,
+  }),
+  'every option': (stack) => ({
+    recipes: RecipeSource.directory(withSecret),
     vpc: new ec2.Vpc(stack, 'Vpc', {
       maxAzs: 2,
       natGateways: 1,
@@ -33,9 +43,12 @@ const configurations: Record<string, (stack: Stack) => ImageFactoryProps> = {
       enforceSSL: true,
       masterKey: new kms.Key(stack, 'OpsKey', { enableKeyRotation: true }),
     }),
-    userPassword: BuildSecret.fromSecretsManager(
+    secrets: { OPERATOR_PASSWORD: BuildSecret.fromSecretsManager(
       secretsmanager.Secret.fromSecretNameV2(stack, 'Pw', 'image-user'),
-    ),
+    ) },
+    aptRepo: 's3://acme-apt/repos',
+    releaseLabels: ['nightly'],
+    notificationSubscriptions: [new subscriptions.EmailSubscription('ops@example.com')],
     aptRepoKey: BuildSecret.fromSsmParameter(
       ssm.StringParameter.fromSecureStringParameterAttributes(stack, 'Key', { parameterName: '/acme/apt-key' }),
     ),

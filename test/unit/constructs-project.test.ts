@@ -1,12 +1,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Errors } from 'aws-cdk-lib';
 import * as codebuild from 'aws-cdk-lib/aws-codebuild';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { parse } from 'yaml';
-import { BuildSecret, RecipeSource } from '../../lib/constructs';
+import { BuildSecret, ImageStore, RecipeSource } from '../../lib/constructs';
 import { factoryStack, standardCatalog, writeCatalog, writeRosdistro } from './constructs-helpers';
 
 const catalog = standardCatalog();
@@ -34,7 +34,8 @@ describe('ImageBuildProject (one per recipe)', () => {
     expect(projects).toHaveLength(4);
     for (const name of ['dev-env', 'webapp', 'wrangler']) {
       const p = project(name).Properties;
-      expect(p.Name).toBe(`tailor-image-${name}`);
+      // Named after the factory (the stack's name by default), so two factories can share an account.
+      expect(p.Name).toBe(`Factory-${name}`);
       expect(p.Environment.PrivilegedMode).toBe(true);
       expect(p.Environment.Image).toBe('aws/codebuild/standard:8.0');
     }
@@ -56,7 +57,7 @@ describe('ImageBuildProject (one per recipe)', () => {
     expect(env.RELEASE_LABEL.Value).toBe('hotdog');
     expect(env.RELEASE_TRACK.Value).toBe('hotdog');
     expect(env.IMAGE_BUCKET.Value).toEqual({ Ref: idOf(factory.store.bucket) });
-    expect(env.CLOUDFRONT_DISTRIBUTION_ID.Value).toEqual({ Ref: idOf(factory.store.distribution) });
+    expect(env.CLOUDFRONT_DISTRIBUTION_ID.Value).toEqual({ Ref: idOf((factory.store as ImageStore).distribution) });
     expect(env.CATALOG_ARGS.Value).toBe('--recipes-path catalog');
     expect(env.HOST_PACKAGES.Value).toContain('mmdebstrap');
     expect(env.HOST_PACKAGES.Value).toContain('ansible'); // webapp's recipe runs a playbook
@@ -92,7 +93,9 @@ describe('ImageBuildProject (one per recipe)', () => {
     expect(p.LogsConfig.CloudWatchLogs.Status).toBe('ENABLED');
     expect(resources[logGroupId].Properties.RetentionInDays).toBe(90);
     expect(p.TimeoutInMinutes).toBe(120);
-    expect(p.Cache).toEqual({ Type: 'S3', Location: { 'Fn::Join': ['', [{ Ref: idOf(factory.cacheBucket) }, '/webapp']] } });
+    // The default distribution's place; each build names its own (see the pipeline and trigger).
+    expect(p.Cache).toEqual({ Type: 'S3', Location: { 'Fn::Join': ['', [{ Ref: idOf(factory.cacheBucket) }, '/webapp/jammy']] } });
+    expect(envOf(project('webapp')).CACHE_LOCATION.Value).toEqual({ 'Fn::Join': ['', [{ Ref: idOf(factory.cacheBucket) }, '/webapp']] });
   });
 
   test('IAM: its release prefix, invalidation of its distribution only, its cache prefix, nothing broad', () => {
@@ -105,7 +108,7 @@ describe('ImageBuildProject (one per recipe)', () => {
     expect(text).not.toMatch(/s3:Delete/);
     const invalidation = statements.find((s) => s.Action === 'cloudfront:CreateInvalidation')!;
     expect(invalidation.Resource).toEqual({
-      'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':cloudfront::123456789012:distribution/', { Ref: idOf(factory.store.distribution) }]],
+      'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':cloudfront::123456789012:distribution/', { Ref: idOf((factory.store as ImageStore).distribution) }]],
     });
     const cache = statements.find((s) => JSON.stringify(s.Resource).includes(`${idOf(factory.cacheBucket)}`) && JSON.stringify(s.Action).includes('PutObject'))!;
     expect(cache.Resource['Fn::Join'][1][1]).toBe('/webapp/*');
@@ -115,49 +118,89 @@ describe('ImageBuildProject (one per recipe)', () => {
     expect(text).not.toContain('ecr:');
   });
 
-  test('the docker recipe may push to the ECR repository the factory made (named as the organization)', () => {
+  test('the docker recipe may push to the ECR repository the factory made (<factory>/<organization>)', () => {
     expect(factory.repository).toBeDefined();
     const repo = resources[idOf(factory.repository as never)];
-    expect(repo.Properties.RepositoryName).toBe('acme');
+    expect(repo.Properties.RepositoryName).toBe('factory/acme');
     expect(repo.Properties.ImageScanningConfiguration).toEqual({ ScanOnPush: true });
     const statements = policyOf(resources, idOf(factory.projects['dev-env'].project.role!));
     const push = statements.find((s) => JSON.stringify(s.Action).includes('ecr:PutImage'))!;
     expect(push.Resource).toEqual({ 'Fn::GetAtt': [idOf(factory.repository as never), 'Arn'] });
     const token = statements.find((s) => s.Action === 'ecr:GetAuthorizationToken')!;
     expect(token.Resource).toBe('*');
-    expect(JSON.stringify(envOf(project('dev-env')).DOCKER_REGISTRY.Value)).toContain('.dkr.ecr.');
+    // The builder pushes to <registry>/<organization>: the factory's name is the registry's path.
+    const registry = JSON.stringify(envOf(project('dev-env')).DOCKER_REGISTRY.Value);
+    expect(registry).toContain('.dkr.ecr.');
+    expect(registry).toMatch(/\/factory"\]\]\}$/);
   });
 });
 
 describe('ImageBuildProject secrets and options', () => {
-  test('the password hash and repository key come from Secrets Manager / SSM as secret variables, readable by the builds only', () => {
+  test('each recipe gets the secrets it names, by their names, from Secrets Manager / SSM; only it may read them', () => {
+    const withSecrets = writeCatalog([
+      { name: 'robot', build_type: 'bare_metal', os_versions: ['noble'], passwordEnv: 'ROBOT_PASSWORD' },
+      { name: 'kiosk', build_type: 'lxd', os_versions: ['noble'], passwordEnv: 'KIOSK_PASSWORD' },
+      { name: 'plain', build_type: 'lxd', os_versions: ['noble'] },
+    ]);
     const { resources, factory, idOf } = factoryStack((stack) => ({
-      recipes: RecipeSource.directory(catalog),
-      images: ['webapp'],
-      userPassword: BuildSecret.fromSecretsManager(
-        secretsmanager.Secret.fromSecretCompleteArn(stack, 'Pw', 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:image-user-AbCdEf'),
-        'hash',
-      ),
+      recipes: RecipeSource.directory(withSecrets),
+      secrets: {
+        ROBOT_PASSWORD: BuildSecret.fromSecretsManager(
+          secretsmanager.Secret.fromSecretCompleteArn(stack, 'Pw', 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:robot-pw-AbCdEf'),
+          'hash',
+        ),
+        KIOSK_PASSWORD: BuildSecret.fromSsmParameter(
+          ssm.StringParameter.fromSecureStringParameterAttributes(stack, 'KioskPw', { parameterName: '/acme/kiosk-password' }),
+        ),
+      },
       aptRepoKey: BuildSecret.fromSsmParameter(
         ssm.StringParameter.fromSecureStringParameterAttributes(stack, 'Key', { parameterName: '/acme/apt-repo-key' }),
       ),
     }));
-    const project = resources[idOf(factory.projects.webapp.project)];
-    const env = envOf(project);
-    expect(env.USER_PASSWORD).toEqual({
+    const env = (name: string) => envOf(resources[idOf(factory.projects[name].project)]);
+    expect(env('robot').ROBOT_PASSWORD).toEqual({
       Type: 'SECRETS_MANAGER',
-      Value: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:image-user-AbCdEf:hash',
+      Value: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:robot-pw-AbCdEf:hash',
     });
-    expect(env.APT_REPO_KEY).toEqual({ Type: 'PARAMETER_STORE', Value: '/acme/apt-repo-key' });
-    const statements = JSON.stringify(policyOf(resources, idOf(factory.projects.webapp.project.role!)));
-    expect(statements).toContain('secretsmanager:GetSecretValue');
-    expect(statements).toContain('secret:image-user-AbCdEf');
-    expect(statements).toContain('ssm:GetParameter');
-    expect(statements).toContain(':parameter/acme/apt-repo-key');
-    // The cleanup project reads neither.
-    const cleanup = JSON.stringify(policyOf(resources, idOf(factory.cleanup.project.role!)));
+    expect(env('robot').KIOSK_PASSWORD).toBeUndefined();
+    expect(env('kiosk').KIOSK_PASSWORD).toEqual({ Type: 'PARAMETER_STORE', Value: '/acme/kiosk-password' });
+    expect(env('kiosk').ROBOT_PASSWORD).toBeUndefined();
+    expect(Object.keys(env('plain')).filter((n) => n.endsWith('_PASSWORD'))).toEqual([]);
+    expect(env('plain').APT_REPO_KEY).toEqual({ Type: 'PARAMETER_STORE', Value: '/acme/apt-repo-key' });
+    const policy = (construct: { role?: unknown }) => JSON.stringify(policyOf(resources, idOf(construct.role as never)));
+    expect(policy(factory.projects.robot.project)).toContain('secret:robot-pw-AbCdEf');
+    expect(policy(factory.projects.robot.project)).not.toContain('kiosk-password');
+    expect(policy(factory.projects.kiosk.project)).toContain(':parameter/acme/kiosk-password');
+    expect(policy(factory.projects.kiosk.project)).not.toContain('secretsmanager:');
+    expect(policy(factory.projects.plain.project)).not.toContain('_PASSWORD');
+    // The cleanup project reads none.
+    const cleanup = policy(factory.cleanup.project);
     expect(cleanup).not.toContain('secretsmanager:');
     expect(cleanup).not.toContain('ssm:');
+  });
+
+  test('the bundled wrangler reads WRANGLER_PASSWORD: the factory passes exactly that variable', () => {
+    const { resources, factory, idOf } = factoryStack((stack) => ({
+      images: ['wrangler'],
+      secrets: { WRANGLER_PASSWORD: BuildSecret.fromSsmParameter(
+        ssm.StringParameter.fromSecureStringParameterAttributes(stack, 'Pw', { parameterName: '/acme/wrangler' })) },
+    }));
+    const env = envOf(resources[idOf(factory.projects.wrangler.project)]);
+    expect(env.WRANGLER_PASSWORD).toEqual({ Type: 'PARAMETER_STORE', Value: '/acme/wrangler' });
+    expect(env.USER_PASSWORD).toBeUndefined();
+  });
+
+  test('a recipe whose secret the factory was not given fails synth with one line naming the construct', () => {
+    let error: unknown;
+    try {
+      factoryStack({ images: ['wrangler'] });
+    } catch (e) {
+      error = e;
+    }
+    expect(Errors.isValidationError(error)).toBe(true);
+    expect((error as Error).message).toBe(
+      'recipe wrangler reads a secret from WRANGLER_PASSWORD, which the factory was not given (secrets: { WRANGLER_PASSWORD: BuildSecret... })');
+    expect((error as { constructPath: string }).constructPath).toBe('Factory/Factory/Build-wrangler');
   });
 
   test('compute per build type, timeout, VPC, a given registry instead of a new repository', () => {

@@ -3,6 +3,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import { Errors } from 'aws-cdk-lib';
 import { ImageStore } from '../../lib/constructs/image-store';
 
 process.env.CDK_VALIDATION = 'false';
@@ -196,8 +197,15 @@ describe('ImageStore grants', () => {
     const objects = statements.find((s) => Array.isArray(s.Action) && s.Action.includes('s3:PutObject'))!;
     expect(objects.Resource).toEqual({ 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucketId, 'Arn'] }, '/hotdog/images/*']] });
     expect(objects.Action).toEqual(expect.arrayContaining(['s3:GetObject', 's3:PutObject']));
-    const list = statements.find((s) => s.Action === 's3:ListBucket')!;
-    expect(list.Condition).toEqual({ StringLike: { 's3:prefix': ['hotdog/images/*'] } });
+    const lists = statements.filter((s) => s.Action === 's3:ListBucket').map((s) => s.Condition);
+    expect(lists).toEqual([
+      // The release prefix (and any key in it, to tell a missing one from a refused one).
+      { StringLike: { 's3:prefix': ['hotdog/images/*'] } },
+      // The release folders at the top (simplestreams), with an empty prefix, sent or not.
+      { StringEquals: { 's3:delimiter': ['/'] }, StringEqualsIfExists: { 's3:prefix': [''] } },
+      // Every release's index and the streams files, each as a listing of itself.
+      { StringLike: { 's3:prefix': ['*/images/index', 'streams/v1/*'] } },
+    ]);
     const everything = JSON.stringify(statements);
     expect(everything).not.toContain('Delete');
     expect(everything).not.toContain('s3:*');
@@ -224,9 +232,32 @@ describe('ImageStore grants', () => {
     expect(JSON.stringify(all)).not.toContain('PutObject');
   });
 
-  test('a release label that is not a plain name is refused', () => {
+  test('a release label that is not a plain name is refused, naming the store', () => {
     for (const label of ['../x', 'a/b', 'with space', '_x', '']) {
-      expect(() => granted((store, role) => store.grantPublish(role, label))).toThrow('release label');
+      let error: unknown;
+      try {
+        granted((store, role) => store.grantPublish(role, label));
+      } catch (e) {
+        error = e;
+      }
+      expect(Errors.isValidationError(error)).toBe(true);
+      expect((error as Error).message).toContain('release label');
+      expect((error as { constructPath: string }).constructPath).toBe('S/Store');
     }
+  });
+
+  test('an imported store grants the same on its bucket, and invalidation on its distribution', () => {
+    const app = new App();
+    const stack = new Stack(app, 'S', { env: { account: '123456789012', region: 'eu-west-1' } });
+    const store = ImageStore.fromAttributes(stack, 'Store', { bucketName: 'acme-images', distributionId: 'E1EXAMPLE' });
+    const role = new iam.Role(stack, 'Publisher', { assumedBy: new iam.ServicePrincipal('codebuild.amazonaws.com') });
+    store.grantPublish(role, 'hotdog');
+    store.grantInvalidation(role);
+    const statements = Template.fromStack(stack).toJSON().Resources[stack.getLogicalId(role.node.findChild('DefaultPolicy').node.defaultChild as never)]
+      .Properties.PolicyDocument.Statement as Array<Record<string, any>>;
+    expect(statements.find((s) => JSON.stringify(s.Action).includes('s3:PutObject'))!.Resource)
+      .toEqual({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':s3:::acme-images/hotdog/images/*']] });
+    expect(JSON.stringify(statements.find((s) => s.Action === 'cloudfront:CreateInvalidation')!.Resource)).toContain(':distribution/E1EXAMPLE');
+    expect(store.distributionId).toBe('E1EXAMPLE');
   });
 });

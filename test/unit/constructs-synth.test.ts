@@ -49,7 +49,12 @@ describe('npx cdk synth (cdk.json app)', () => {
     const resources = template(result.out, 'TailorImageFactory').Resources;
     const names = Object.values(resources).filter((r) => r.Type === 'AWS::CodeBuild::Project').map((r) => r.Properties.Name).sort();
     const recipes = new DirectoryCatalog(bundledRecipesDir()).names();
-    expect(names).toEqual([...recipes.map((n) => `tailor-image-${n}`), 'tailor-image_cleanup'].sort());
+    // Named after the factory (the stack's name by default).
+    expect(names).toEqual([...recipes.map((n) => `TailorImageFactory-${n}`), 'TailorImageFactory_cleanup'].sort());
+    // The bundled wrangler reads its password from WRANGLER_PASSWORD: cdk.json maps that secret.
+    const wrangler = Object.values(resources).find((r) => r.Properties.Name === 'TailorImageFactory-wrangler')!;
+    expect(wrangler.Properties.Environment.EnvironmentVariables).toContainEqual(
+      { Name: 'WRANGLER_PASSWORD', Type: 'PARAMETER_STORE', Value: '/tailor-image/WRANGLER_PASSWORD' });
     expect(Object.values(resources).some((r) => r.Type === 'AWS::StepFunctions::StateMachine')).toBe(true);
     // cdk-nag ran as a validation plugin; a failing report would have stopped synth.
     const report = JSON.parse(readFileSync(join(result.out, 'validation-report.json'), 'utf8'));
@@ -75,14 +80,26 @@ describe('npx cdk synth (cdk.json app)', () => {
     expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: expect.any(String) });
     const resources = template(result.out, 'AcmeImages').Resources;
     const projects = Object.values(resources).filter((r) => r.Type === 'AWS::CodeBuild::Project');
-    expect(projects.map((p) => p.Properties.Name).sort()).toEqual(['tailor-image-webapp', 'tailor-image_cleanup']);
-    const cleanupEnv = projects.find((p) => p.Properties.Name === 'tailor-image_cleanup')!.Properties.Environment.EnvironmentVariables;
+    expect(projects.map((p) => p.Properties.Name).sort()).toEqual(['AcmeImages-webapp', 'AcmeImages_cleanup']);
+    const cleanupEnv = projects.find((p) => p.Properties.Name === 'AcmeImages_cleanup')!.Properties.Environment.EnvironmentVariables;
     expect(cleanupEnv).toEqual(expect.arrayContaining([
       { Name: 'NUM_TO_KEEP', Type: 'PLAINTEXT', Value: '4' },
       { Name: 'RELEASE_LABEL', Type: 'PLAINTEXT', Value: 'nightly' },
     ]));
     const rule = Object.values(resources).find((r) => r.Type === 'AWS::Events::Rule')!;
     expect(rule.Properties.ScheduleExpression).toBe('cron(0 3 * * ? *)');
+  }, 180000);
+
+  test('a recipe needing a secret the factory was not given fails synth with one line naming the construct', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tailor-image-config-'));
+    const config = join(dir, 'factory.yaml');
+    // The file's secrets replace cdk.json's (which map WRANGLER_PASSWORD).
+    writeFileSync(config, 'images: [wrangler]\nsecrets: {}\n');
+    const result = await cdkSynth(['-c', `tailor-image:config=${config}`], { CDK_VALIDATION: 'false' });
+    expect(result.code).not.toBe(0);
+    const ours = result.stderr.split('\n').filter((line) => line.includes('tailor-image:'));
+    expect(ours).toEqual(['tailor-image: TailorImageFactory/Factory/Build-wrangler: recipe wrangler reads a secret from WRANGLER_PASSWORD, which the factory was not given (secrets: { WRANGLER_PASSWORD: BuildSecret... })']);
+    expect(result.stderr).not.toMatch(/^\s+at /m);
   }, 180000);
 
   test('a bad setting fails synth with one line naming it', async () => {

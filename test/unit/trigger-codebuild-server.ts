@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
-import { AddressInfo } from 'node:net';
+import { FakeJsonService } from './fake-json-service';
 
 /**
  * A stand-in for the CodeBuild API on 127.0.0.1, speaking its JSON 1.1 protocol
@@ -11,6 +10,9 @@ import { AddressInfo } from 'node:net';
 export interface FakeProject {
   name: string;
   env: Record<string, string>;
+  /** Variables CodeBuild resolves from Secrets Manager (type SECRETS_MANAGER). */
+  secrets?: string[];
+  tags?: Record<string, string>;
 }
 
 interface FakeBuild {
@@ -27,55 +29,17 @@ const BUILD_PHASE = PHASES.indexOf('BUILD');
 const REGION = 'eu-west-1';
 const ACCOUNT = '123456789012';
 
-export class FakeCodeBuild {
-  readonly requests: Array<{ operation: string; body: any }> = [];
+export class FakeCodeBuild extends FakeJsonService {
   readonly builds = new Map<string, FakeBuild>();
   failDistributions = new Set<string>();
-  /** Operation -> error __type to answer with (e.g. AccessDeniedException). */
-  errors = new Map<string, string>();
   /** Projects per ListProjects page, to exercise paging. */
   pageSize = 2;
-  private server?: Server;
 
-  constructor(readonly projects: FakeProject[]) {}
-
-  async start(): Promise<string> {
-    this.server = createServer((req, res) => this.handle(req, res));
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  constructor(readonly projects: FakeProject[]) {
+    super('CodeBuild_20161006', 'application/x-amz-json-1.1', 'InvalidInputException');
   }
 
-  async stop(): Promise<void> {
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-  }
-
-  operations(name: string): any[] {
-    return this.requests.filter((r) => r.operation === name).map((r) => r.body);
-  }
-
-  private handle(req: IncomingMessage, res: ServerResponse): void {
-    let text = '';
-    req.on('data', (chunk) => (text += chunk));
-    req.on('end', () => {
-      const target = String(req.headers['x-amz-target'] ?? '');
-      const operation = target.replace(/^CodeBuild_20161006\./, '');
-      const body = text ? JSON.parse(text) : {};
-      this.requests.push({ operation, body });
-      const reply = (status: number, payload: unknown) => {
-        res.writeHead(status, { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': randomUUID() });
-        res.end(JSON.stringify(payload));
-      };
-      const error = this.errors.get(operation);
-      if (error) return reply(400, { __type: error, message: `${operation} refused by the test` });
-      try {
-        reply(200, this.answer(operation, body));
-      } catch (e) {
-        reply(400, { __type: 'InvalidInputException', message: (e as Error).message });
-      }
-    });
-  }
-
-  private answer(operation: string, body: any): unknown {
+  protected answer(operation: string, body: any): unknown {
     switch (operation) {
       case 'ListProjects': {
         const names = this.projects.map((p) => p.name).sort();
@@ -94,8 +58,12 @@ export class FakeCodeBuild {
               type: 'LINUX_CONTAINER',
               image: 'aws/codebuild/standard:8.0',
               computeType: 'BUILD_GENERAL1_MEDIUM',
-              environmentVariables: Object.entries(p.env).map(([name, value]) => ({ name, value, type: 'PLAINTEXT' })),
+              environmentVariables: [
+                ...Object.entries(p.env).map(([name, value]) => ({ name, value, type: 'PLAINTEXT' })),
+                ...(p.secrets ?? []).map((name) => ({ name, value: `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:${name}`, type: 'SECRETS_MANAGER' })),
+              ],
             },
+            tags: Object.entries(p.tags ?? {}).map(([key, value]) => ({ key, value })),
           })),
           projectsNotFound: body.names.filter((n: string) => !found.some((p) => p.name === n)),
         };

@@ -29,14 +29,16 @@ export interface BucketStreamsResult {
   writes: number;
 }
 
-/** The release labels of a bucket: its top-level folders holding `<label>/images/index`. */
-export async function bucketIndexes(options: BucketStreamsOptions): Promise<{ releaseLabel: string; index: TailorIndex }[]> {
+/** The top-level folders of a bucket but streams/: its release labels, sorted. */
+export async function bucketReleaseLabels(options: BucketStreamsOptions): Promise<string[]> {
   const { client, bucket, signal } = options;
   const labels: string[] = [];
   let token: string | undefined;
   do {
     const page = await client.send(
-      new ListObjectsV2Command({ Bucket: bucket, Delimiter: '/', ContinuationToken: token }),
+      // An explicit empty prefix: AWS evaluates an `s3:prefix` condition only when the
+      // request carries one (ImageStore.grantStreams grants exactly this listing).
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: '', Delimiter: '/', ContinuationToken: token }),
       { abortSignal: signal },
     );
     for (const prefix of page.CommonPrefixes ?? []) {
@@ -45,8 +47,14 @@ export async function bucketIndexes(options: BucketStreamsOptions): Promise<{ re
     }
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token);
+  return labels.sort();
+}
+
+/** The release labels of a bucket with their tailor index (`<label>/images/index`), where they have one. */
+export async function bucketIndexes(options: BucketStreamsOptions): Promise<{ releaseLabel: string; index: TailorIndex }[]> {
+  const { client, bucket, signal } = options;
   const indexes: { releaseLabel: string; index: TailorIndex }[] = [];
-  for (const releaseLabel of labels.sort()) {
+  for (const releaseLabel of await bucketReleaseLabels(options)) {
     const key = indexKey(releaseLabel);
     const found = await getText(client, bucket, key, signal);
     if (found) indexes.push({ releaseLabel, index: parseIndex(found.text, `s3://${bucket}/${key}`) });

@@ -7,6 +7,7 @@ import { createCloudFrontClient } from '../../core/s3-client';
 import { invalidatePaths } from './s3-cloudfront';
 import { readS3Index, S3IndexOptions, S3IndexWriter } from './s3-index';
 import { rewriteBucketStreams } from './bucket-streams';
+import { checkReleaseAccess } from './s3-access';
 import { entryKey, indexKey, objectKey } from './s3-keys';
 import { deleteObject, forEachLimited, ListedVersion, listVersions } from './s3-objects';
 import { listEntries, TailorIndex, withoutEntry } from '../indexes/tailor-index';
@@ -35,6 +36,8 @@ export interface S3CleanupOptions {
  */
 export async function cleanupS3(options: S3CleanupOptions): Promise<CleanupReport> {
   const { client, bucket, releaseLabel, log, signal } = options;
+  // A refused call fails here, before anything is deleted (s3-access.ts).
+  await checkReleaseAccess(client, bucket, releaseLabel, { versions: true, signal });
   const indexOptions: S3IndexOptions = { client, bucket, releaseLabel, log, signal };
   const { index } = await readS3Index(indexOptions);
   const candidates = ofOrganization(listEntries(index), options.organization);

@@ -9,6 +9,7 @@ import {
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
+import { isMissingKey, isNotFoundError, s3StatusOf } from '../../core/s3-missing';
 
 /** Small typed helpers over the S3 API: text objects, listings and the errors that matter. */
 
@@ -18,37 +19,34 @@ interface S3ErrorLike {
   $metadata?: { httpStatusCode?: number };
 }
 
-function statusOf(error: unknown): number | undefined {
-  return (error as S3ErrorLike | undefined)?.$metadata?.httpStatusCode;
-}
-
-export function isNotFound(error: unknown): boolean {
-  const e = error as S3ErrorLike | undefined;
-  return statusOf(error) === 404 || e?.name === 'NoSuchKey' || e?.name === 'NotFound';
-}
+export const isNotFound = isNotFoundError;
 
 /** A conditional write lost: 412, or S3's 409 for a conflicting concurrent conditional write. */
 export function isConditionFailed(error: unknown): boolean {
   const e = error as S3ErrorLike | undefined;
   return (
-    statusOf(error) === 412 || statusOf(error) === 409 ||
+    s3StatusOf(error) === 412 || s3StatusOf(error) === 409 ||
     e?.name === 'PreconditionFailed' || e?.name === 'ConditionalRequestConflict'
   );
 }
 
-/** The request's answer, or undefined when S3 says there is no such object. */
-async function unlessNotFound<T>(request: Promise<T>): Promise<T | undefined> {
+/**
+ * The request's answer, or undefined when the key does not exist: a 404, or a 403 that a
+ * listing of the key shows to be a missing key (see lib/core/s3-missing.ts: without an
+ * unconditional s3:ListBucket, S3 answers a missing key with 403).
+ */
+async function unlessMissing<T>(client: S3Client, bucket: string, key: string, request: Promise<T>, signal?: AbortSignal): Promise<T | undefined> {
   try {
     return await request;
   } catch (error) {
-    if (isNotFound(error)) return undefined;
+    if (await isMissingKey(client, bucket, key, error, signal)) return undefined;
     throw error;
   }
 }
 
 /** HeadObject, or undefined when there is no such object. */
 export function headOrUndefined(client: S3Client, bucket: string, key: string, signal?: AbortSignal): Promise<HeadObjectCommandOutput | undefined> {
-  return unlessNotFound(client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal }));
+  return unlessMissing(client, bucket, key, client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal }), signal);
 }
 
 export interface TextObject {
@@ -57,7 +55,7 @@ export interface TextObject {
 }
 
 export async function getText(client: S3Client, bucket: string, key: string, signal?: AbortSignal): Promise<TextObject | undefined> {
-  const out = await unlessNotFound(client.send(new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal }));
+  const out = await unlessMissing(client, bucket, key, client.send(new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal }), signal);
   if (!out) return undefined;
   const text = (await out.Body?.transformToString('utf8')) ?? '';
   return { text, etag: out.ETag ?? '' };

@@ -9,6 +9,7 @@ import { checkPushTarget, pushBuiltImage } from '../registry/push';
 import { checksumFiles, manifestFileName } from '../side-files';
 import { BuildError } from '../../core/errors';
 import { rewriteBucketStreams } from './bucket-streams';
+import { checkReleaseAccess } from './s3-access';
 import { createCloudFrontClient, createS3Client } from '../../core/s3-client';
 import { invalidatePaths } from './s3-cloudfront';
 import { ConditionMode, S3IndexWriter, StoredEntry, putEntryObject } from './s3-index';
@@ -89,15 +90,15 @@ export class S3ImageStore implements ImageStore {
     const pushed = planned.filter((image) => image.push);
     for (const image of pushed) checkPushTarget(image.push!);
     if (pushed.length > 0) requireHostTools([{ command: 'skopeo', package: 'skopeo' }]);
-    // A listing of the release prefix needs only what grantPublish gives (not HeadBucket's
-    // unconditional s3:ListBucket).
+    // Every call a publish makes that can be tried without changing anything is tried here,
+    // for every release of the run, before any work (s3-access.ts); none needs more than
+    // ImageStore.grantPublish gives.
     const labels = [...new Set(planned.map((image) => image.releaseLabel))];
-    for (const prefix of labels.length > 0 ? labels.map((label) => objectKey(label, '')) : [undefined]) {
-      try {
-        await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, MaxKeys: 1 }));
-      } catch (error) {
-        throw new BuildError(`cannot reach bucket s3://${this.bucket}${prefix ? ` (prefix ${prefix})` : ''}: ${describeS3Error(error)}`);
-      }
+    try {
+      for (const label of labels) await checkReleaseAccess(this.client, this.bucket, label);
+      if (labels.length === 0) await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, MaxKeys: 1 }));
+    } catch (error) {
+      throw new BuildError(`cannot publish to s3://${this.bucket}: ${describeS3Error(error)}`);
     }
   }
 
