@@ -1,6 +1,6 @@
 import { buildImages } from '../builder/build';
 import { BuildRequest } from '../builder/request';
-import { imageFileName } from '../builder/packers';
+import { imageFileName, packerFor } from '../builder/packers';
 import { createStore } from '../storage/create-store';
 import { PlannedImage, StoredImage } from '../storage/store';
 import { CreateImageOptions, createImageCommand } from './create-image-options';
@@ -67,6 +67,7 @@ export function plannedImage(request: BuildRequest): PlannedImage {
     imageName: request.imageName,
     releaseLabel: request.releaseLabel,
     buildType: recipe.build_type,
+    indexKey: packerFor(recipe.build_type).indexKey,
     fileName: imageFileName(request),
     ...(recipe.build_type === 'docker' ? { push: { registry: request.dockerRegistry, repository: recipe.docker.repository } } : {}),
   };
