@@ -1,4 +1,4 @@
-import { ChildProcess, fork, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,6 +6,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { BuiltImage } from '../../lib/core/image';
 import { listObjects } from '../../lib/storage/s3/s3-objects';
 import { bundlePublishWorker } from '../support/bundle-worker';
+import { startPublishers } from '../support/publisher-pool';
 import { describeWith } from '../support/prereq';
 import { RgwServer, rgwPrerequisites, startRgw } from '../support/rgw';
 import { indexedNames, problemsWithIndex, readIndex } from '../support/s3-inspect';
@@ -14,39 +15,6 @@ import { syntheticImage } from '../support/synthetic-image';
 const PUBLISHERS = 32;
 const REPETITIONS = 10;
 const KILLS = 20;
-
-interface Reply {
-  ready?: boolean;
-  ok?: boolean;
-  imageName?: string;
-  error?: string;
-}
-
-/** A long-lived publisher process that publishes the images it is sent. */
-class WorkerProcess {
-  private readonly pending = new Map<string, (reply: Reply) => void>();
-  readonly ready: Promise<void>;
-
-  constructor(readonly child: ChildProcess) {
-    let markReady: () => void = () => undefined;
-    this.ready = new Promise((resolve) => (markReady = resolve));
-    child.on('message', (reply: Reply) => {
-      if (reply.ready) return markReady();
-      const done = reply.imageName ? this.pending.get(reply.imageName) : undefined;
-      if (done && reply.imageName) {
-        this.pending.delete(reply.imageName);
-        done(reply);
-      }
-    });
-  }
-
-  publish(bucket: string, image: BuiltImage): Promise<Reply> {
-    return new Promise((resolve) => {
-      this.pending.set(image.imageName, resolve);
-      this.child.send({ bucket, image });
-    });
-  }
-}
 
 function timestampFor(n: number): string {
   const s = String(n).padStart(6, '0');
@@ -77,9 +45,8 @@ describeWith('publishers racing and dying (Ceph RGW on loopback)', rgwPrerequisi
   }, 30000);
 
   async function race(bucket: string, repetitions: number, labelPrefix: string): Promise<void> {
-    const workers = Array.from({ length: PUBLISHERS }, () => new WorkerProcess(fork(worker.file, [], { env, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })));
+    const { workers, kill } = await startPublishers(PUBLISHERS, worker.file, env);
     try {
-      await Promise.all(workers.map((w) => w.ready));
       for (let round = 0; round < repetitions; round += 1) {
         const label = `${labelPrefix}${round}`;
         const images = await Promise.all(
@@ -95,7 +62,7 @@ describeWith('publishers racing and dying (Ceph RGW on loopback)', rgwPrerequisi
         expect(await problemsWithIndex(s3, bucket, label, index!)).toEqual([]);
       }
     } finally {
-      for (const w of workers) w.child.kill('SIGKILL');
+      kill();
     }
   }
 

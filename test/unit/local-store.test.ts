@@ -3,24 +3,20 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BuildError, UsageError } from '../../lib/core/errors';
-import { BuiltImage, mainArtifact } from '../../lib/core/image';
+import { mainArtifact } from '../../lib/core/image';
 import { BuildLog, silentLog } from '../../lib/core/log';
 import { listEntries } from '../../lib/storage/indexes/tailor-index';
 import { BuildOnlyStore } from '../../lib/storage/local/build-only-store';
 import { readLocalIndex } from '../../lib/storage/local/local-index';
 import { LocalStore } from '../../lib/storage/local/local-store';
-import { ImageStore, PlannedImage } from '../../lib/storage/store';
-import { syntheticImage } from '../support/synthetic-image';
+import { ImageStore } from '../../lib/storage/store';
+import { plannedOf, syntheticImage } from '../support/synthetic-image';
 
 // The module object itself (an `import *` namespace is a frozen copy), so a spy reaches the store's calls.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const fsPromises = require('node:fs/promises') as typeof import('node:fs/promises');
 
 const T = '20261126.101500';
-
-function planned(image: BuiltImage): PlannedImage {
-  return { imageName: image.imageName, releaseLabel: image.releaseLabel, buildType: image.buildType, indexKey: image.indexKey, fileName: mainArtifact(image).fileName };
-}
 
 function collectingLog(): BuildLog & { warnings: string[] } {
   const warnings: string[] = [];
@@ -73,7 +69,7 @@ describe('local stores', () => {
       mkdirSync(root);
       damage(root);
       const built = await image();
-      const error = await failure(new LocalStore(root, [planned(built)]).verify());
+      const error = await failure(new LocalStore(root, [plannedOf(built)]).verify());
       expect(error).toBeInstanceOf(BuildError);
       expect(error).not.toBeInstanceOf(UsageError);
       expect(error.message).toMatch(says);
@@ -83,9 +79,9 @@ describe('local stores', () => {
     test('build-only: a dangling symlink or a loop in the output folder is found too', async () => {
       const built = await image();
       symlinkSync(join(work, 'gone'), join(work, 'out'));
-      expect((await failure(new BuildOnlyStore(join(work, 'out'), [planned(built)]).verify())).message).toMatch(/the output folder .*\/out is not writable \(out is a dangling symlink/);
+      expect((await failure(new BuildOnlyStore(join(work, 'out'), [plannedOf(built)]).verify())).message).toMatch(/the output folder .*\/out is not writable \(out is a dangling symlink/);
       symlinkSync(join(work, 'loop'), join(work, 'loop'));
-      expect((await failure(new BuildOnlyStore(join(work, 'loop', 'images'), [planned(built)]).verify())).message).toMatch(/is not writable \(loop is a symlink loop\)$/);
+      expect((await failure(new BuildOnlyStore(join(work, 'loop', 'images'), [plannedOf(built)]).verify())).message).toMatch(/is not writable \(loop is a symlink loop\)$/);
     });
 
     function write(path: string, text: string): void {
@@ -99,11 +95,11 @@ describe('local stores', () => {
       const root = join(work, 'store');
       const first = await image({ organization: 'acme' });
       await new LocalStore(root).put(first, silentLog);
-      const again = await failure(new LocalStore(root, [planned(first)]).verify());
+      const again = await failure(new LocalStore(root, [plannedOf(first)]).verify());
       expect(again).toBeInstanceOf(UsageError);
       expect(again.message).toMatch(/index\.json already names acme_webapp_bookworm_hotdog_20261126\.101500 \(pick another --timestamp\)$/);
       const other = await image({ organization: 'other', dir: 'other' });
-      const taken = await failure(new LocalStore(root, [planned(other)]).verify());
+      const taken = await failure(new LocalStore(root, [plannedOf(other)]).verify());
       expect(taken).toBeInstanceOf(UsageError);
       expect(taken.message).toMatch(
         /index\.json already holds acme_webapp_bookworm_hotdog_20261126\.101500 where other_webapp_bookworm_hotdog_20261126\.101500 goes \(20261126\.101500 raw\/webapp\/bookworm\); pick another --timestamp$/,
@@ -114,7 +110,7 @@ describe('local stores', () => {
       const root = join(work, 'store');
       const first = await image({ organization: 'acme' });
       const second = await image({ organization: 'other', dir: 'other' });
-      const late = new LocalStore(root, [planned(second)]);
+      const late = new LocalStore(root, [plannedOf(second)]);
       await late.verify();
       await new LocalStore(root).put(first, silentLog);
       const error = await failure(late.put(second, silentLog));
@@ -191,7 +187,7 @@ describe('local stores', () => {
       mkdirSync(imagesDir, { recursive: true });
       writeFileSync(join(imagesDir, mainArtifact(built).fileName), 'half an image');
       writeFileSync(join(imagesDir, `${built.imageName}.md5`), 'stale\n');
-      const store = new LocalStore(root, [planned(built)]);
+      const store = new LocalStore(root, [plannedOf(built)]);
       await store.verify();
       const log = collectingLog();
       await store.put(built, log);
