@@ -123,9 +123,12 @@ describeWith('cleanup_images (Ceph RGW on loopback, and a local store)', rgwPrer
     const belongsTo = (v: string, name: string) => v.startsWith(`${LABEL}/images/${name}.`) || v.startsWith(`${LABEL}/images/entries/${name}.json@`);
     // Nothing of a removed image is left, in any version.
     expect(after.filter((v) => gone.some((name) => belongsTo(v, name)))).toEqual([]);
-    // Everything else is exactly as it was, except the index, which got new versions.
-    const notIndex = (v: string) => !v.startsWith(`${LABEL}/images/index@`);
+    // Everything else is exactly as it was, except the index, which got new versions, and
+    // the tombstones: one for each removed image, so no writer ever indexes it again.
+    const tombstone = (v: string) => v.startsWith(`${LABEL}/images/removed/`);
+    const notIndex = (v: string) => !v.startsWith(`${LABEL}/images/index@`) && !tombstone(v);
     expect(after.filter(notIndex)).toEqual(before.filter(notIndex).filter((v) => !gone.some((name) => belongsTo(v, name))));
+    expect(after.filter(tombstone).map((v) => v.replace(/^.*\/removed\/(.*)\.json@.*$/, '$1'))).toEqual(gone);
     // The older versions made in beforeAll were among those removed.
     expect(before.filter((v) => belongsTo(v, withOldVersions)).length).toBe(before.filter((v) => belongsTo(v, kept[0])).length + 2);
 
