@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO_ROOT, runCreateImage } from '../support/cli';
+import { expectOneLineFailure, REPO_ROOT, runCreateImage } from '../support/cli';
 import { describeWith, rootUser } from '../support/prereq';
 
 const SMALL = join(REPO_ROOT, 'test', 'fixtures', 'catalog-small');
@@ -80,12 +80,7 @@ describeWith('bad input: one clear line, the right exit code, nothing stored', [
       env: { ...badCase.env, TAILOR_IMAGE_WORK_DIR: join(root, 'work') },
       timeoutMs: 60000,
     });
-    const errorLines = result.stderr.split('\n').filter((line) => /error/i.test(line));
-    expect(errorLines).toHaveLength(1);
-    expect(errorLines[0]).toMatch(/^create_image: error: /);
-    expect(errorLines[0]).toMatch(badCase.says);
-    expect(result.stderr).not.toMatch(/^\s+at /m);
-    expect(result.code).toBe(badCase.exit);
+    expectOneLineFailure(result, badCase.says, badCase.exit);
     expect(readdirSync(store)).toEqual(['a-file']);
     if (existsSync(join(root, 'work'))) expect(readdirSync(join(root, 'work'))).toEqual([]);
   }, 70000);

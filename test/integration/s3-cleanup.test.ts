@@ -11,16 +11,10 @@ import { runCommand } from '../support/cli';
 import { describeWith } from '../support/prereq';
 import { RgwServer, rgwPrerequisites, startRgw } from '../support/rgw';
 import { indexedNames, problemsWithIndex, readIndex } from '../support/s3-inspect';
+import { daysAgo } from '../support/outcomes';
 import { syntheticImage } from '../support/synthetic-image';
 
 const LABEL = 'hotdog';
-
-/** A timestamp `days` (and an hour) before now, in the UTC reading the index uses. */
-function daysAgo(days: number): string {
-  const d = new Date(Date.now() - days * 86400000 - 3600000);
-  const p = (n: number) => String(n).padStart(2, '0');
-  return `${d.getUTCFullYear()}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}.${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}`;
-}
 
 interface Seed {
   organization?: string;

@@ -1,14 +1,12 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
 import { BuiltImage } from '../../lib/core/image';
 import { listObjects } from '../../lib/storage/s3/s3-objects';
-import { bundlePublishWorker } from '../support/bundle-worker';
-import { startPublishers } from '../support/publisher-pool';
+import { PublishRig, startPublishers, startPublishRig } from '../support/publisher-pool';
 import { describeWith } from '../support/prereq';
-import { RgwServer, rgwPrerequisites, startRgw } from '../support/rgw';
+import { RgwServer, rgwPrerequisites } from '../support/rgw';
 import { indexedNames, problemsWithIndex, readIndex } from '../support/s3-inspect';
 import { syntheticImage } from '../support/synthetic-image';
 
@@ -22,6 +20,7 @@ function timestampFor(n: number): string {
 }
 
 describeWith('publishers racing and dying (Ceph RGW on loopback)', rgwPrerequisites, () => {
+  let rig: PublishRig;
   let rgw: RgwServer;
   let s3: S3Client;
   let work: string;
@@ -29,20 +28,11 @@ describeWith('publishers racing and dying (Ceph RGW on loopback)', rgwPrerequisi
   let env: NodeJS.ProcessEnv;
 
   beforeAll(async () => {
-    [rgw, worker] = await Promise.all([startRgw(), bundlePublishWorker()]);
-    s3 = rgw.client();
-    work = await mkdtemp(join(tmpdir(), 'tailor-s3-race-'));
-    // The workers find the server the standard SDK way, as a CodeBuild job would.
-    env = { ...process.env, ...rgw.env, NODE_NO_WARNINGS: '1', AWS_PROFILE: '', AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' };
-    delete env.AWS_PROFILE;
+    rig = await startPublishRig('tailor-s3-race-');
+    ({ rgw, s3, work, worker, env } = rig);
   }, 90000);
 
-  afterAll(async () => {
-    s3?.destroy();
-    await rgw?.stop();
-    if (work) await rm(work, { recursive: true, force: true });
-    if (worker) await rm(worker.dir, { recursive: true, force: true });
-  }, 30000);
+  afterAll(() => rig?.stop(), 30000);
 
   async function race(bucket: string, repetitions: number, labelPrefix: string): Promise<void> {
     const { workers, kill } = await startPublishers(PUBLISHERS, worker.file, env);

@@ -1,47 +1,25 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { BuildError, UsageError } from '../../lib/core/errors';
 import { BuiltImage } from '../../lib/core/image';
-import { BuildLog, silentLog } from '../../lib/core/log';
+import { silentLog } from '../../lib/core/log';
 import { entryFor } from '../../lib/storage/indexes/tailor-index';
 import { cleanupS3 } from '../../lib/storage/s3/s3-cleanup';
 import { putEntryObject, S3IndexWriter } from '../../lib/storage/s3/s3-index';
 import { listObjects } from '../../lib/storage/s3/s3-objects';
 import { S3ImageStore } from '../../lib/storage/s3/s3-store';
-import { bundlePublishWorker } from '../support/bundle-worker';
 import { delayIndexWrites, INDEX_DELAY_ENV } from '../support/index-write-delay';
-import { startPublishers } from '../support/publisher-pool';
+import { PublishRig, startPublishers, startPublishRig } from '../support/publisher-pool';
 import { describeWith } from '../support/prereq';
-import { RgwServer, rgwPrerequisites, startRgw } from '../support/rgw';
+import { RgwServer, rgwPrerequisites } from '../support/rgw';
 import { indexedNames, problemsWithIndex, readIndex } from '../support/s3-inspect';
+import { collectingLog, daysAgo, failure } from '../support/outcomes';
 import { plannedOf, syntheticImage } from '../support/synthetic-image';
 
 const T = '20260301.101500';
 
-/** A timestamp `days` (and an hour, and `serial` seconds) before now, UTC. */
-function daysAgo(days: number, serial = 0): string {
-  const d = new Date(Date.now() - days * 86400000 - 3600000 - serial * 1000);
-  const p = (n: number) => String(n).padStart(2, '0');
-  return `${d.getUTCFullYear()}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}.${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}`;
-}
-
-function collectingLog(): BuildLog & { warnings: string[] } {
-  const warnings: string[] = [];
-  return { ...silentLog, warn: (m) => warnings.push(m), warnings };
-}
-
-async function failure(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a failure');
-}
-
 describeWith('the S3 index: slot collisions, stale writers, broken neighbours (Ceph RGW on loopback)', rgwPrerequisites, () => {
+  let rig: PublishRig;
   let rgw: RgwServer;
   let s3: S3Client;
   let work: string;
@@ -49,19 +27,11 @@ describeWith('the S3 index: slot collisions, stale writers, broken neighbours (C
   let env: NodeJS.ProcessEnv;
 
   beforeAll(async () => {
-    [rgw, worker] = await Promise.all([startRgw(), bundlePublishWorker()]);
-    s3 = rgw.client();
-    work = await mkdtemp(join(tmpdir(), 'tailor-s3-safety-'));
-    env = { ...process.env, ...rgw.env, NODE_NO_WARNINGS: '1', AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' };
-    delete env.AWS_PROFILE;
+    rig = await startPublishRig('tailor-s3-safety-');
+    ({ rgw, s3, work, worker, env } = rig);
   }, 90000);
 
-  afterAll(async () => {
-    s3?.destroy();
-    await rgw?.stop();
-    if (work) await rm(work, { recursive: true, force: true });
-    if (worker) await rm(worker.dir, { recursive: true, force: true });
-  }, 30000);
+  afterAll(() => rig?.stop(), 30000);
 
   const image = (spec: { organization?: string; name?: string; label?: string; timestamp?: string; dir: string }) =>
     syntheticImage({ dir: join(work, spec.dir), organization: spec.organization, name: spec.name ?? 'webapp', distribution: 'bookworm', releaseLabel: spec.label ?? 'hotdog', timestamp: spec.timestamp ?? T, size: 2500 });

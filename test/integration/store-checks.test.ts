@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { REPO_ROOT, runCreateImage } from '../support/cli';
+import { expectOneLineFailure, REPO_ROOT, runCreateImage } from '../support/cli';
 
 /**
  * create_image against a local store that cannot be used, or that already holds the
@@ -62,12 +62,7 @@ describe('create_image refuses a store it cannot use, before any work', () => {
       ['--name', 'tiny-a', '--distribution', 'bookworm', '--recipes-path', CATALOG, '--local-storage', '--local-storage-path', store, '--timestamp', T],
       { env: { TAILOR_IMAGE_WORK_DIR: work }, timeoutMs: 60000 },
     );
-    const errorLines = result.stderr.split('\n').filter((line) => /error/i.test(line));
-    expect(errorLines).toHaveLength(1);
-    expect(errorLines[0]).toMatch(/^create_image: error: /);
-    expect(errorLines[0]).toMatch(storeCase.says);
-    expect(result.stderr).not.toMatch(/^\s+at /m);
-    expect(result.code).toBe(storeCase.exit);
+    expectOneLineFailure(result, storeCase.says, storeCase.exit);
     // Nothing built, nothing written.
     expect(snapshot(store)).toBe(before);
     if (existsSync(work)) expect(readdirSync(work)).toEqual([]);

@@ -4,12 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BuildError, UsageError } from '../../lib/core/errors';
 import { mainArtifact } from '../../lib/core/image';
-import { BuildLog, silentLog } from '../../lib/core/log';
+import { silentLog } from '../../lib/core/log';
 import { listEntries } from '../../lib/storage/indexes/tailor-index';
 import { BuildOnlyStore } from '../../lib/storage/local/build-only-store';
 import { readLocalIndex } from '../../lib/storage/local/local-index';
 import { LocalStore } from '../../lib/storage/local/local-store';
 import { ImageStore } from '../../lib/storage/store';
+import { collectingLog, failure } from '../support/outcomes';
 import { plannedOf, syntheticImage } from '../support/synthetic-image';
 
 // The module object itself (an `import *` namespace is a frozen copy), so a spy reaches the store's calls.
@@ -17,21 +18,6 @@ import { plannedOf, syntheticImage } from '../support/synthetic-image';
 const fsPromises = require('node:fs/promises') as typeof import('node:fs/promises');
 
 const T = '20261126.101500';
-
-function collectingLog(): BuildLog & { warnings: string[] } {
-  const warnings: string[] = [];
-  return { ...silentLog, warn: (m) => warnings.push(m), warnings };
-}
-
-/** The error a promise rejects with (fails the test when it resolves). */
-async function failure(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a failure');
-}
 
 function md5(path: string): string {
   return createHash('md5').update(readFileSync(path)).digest('hex');
