@@ -246,7 +246,7 @@ describeWith('the S3 index: slot collisions, stale writers, broken neighbours (C
       } finally {
         kill();
       }
-    }, 300000);
+    }, 480000);
   });
 
   describe('the streams after the index', () => {
