@@ -1,9 +1,9 @@
 import { buildImages } from '../builder/build';
 import { BuildRequest } from '../builder/request';
-import { imageFileName } from '../builder/packers';
+import { imageFileName, packerFor } from '../builder/packers';
 import { createStore } from '../storage/create-store';
 import { PlannedImage, StoredImage } from '../storage/store';
-import { checkWritableFolder } from '../storage/local/place-files';
+import { checkWritableFolder } from '../storage/local/folder-check';
 import { CreateImageOptions, createImageCommand } from './create-image-options';
 import { runMain } from './main';
 import { createProgress, Verbosity } from './progress';
@@ -78,6 +78,7 @@ export function plannedImage(request: BuildRequest): PlannedImage {
     imageName: request.imageName,
     releaseLabel: request.releaseLabel,
     buildType: recipe.build_type,
+    indexKey: packerFor(recipe.build_type).indexKey,
     fileName: imageFileName(request),
     ...(recipe.build_type === 'docker' ? { push: { registry: request.dockerRegistry, repository: recipe.docker.repository } } : {}),
   };

@@ -23,13 +23,15 @@ export interface StoredImage {
 
 /**
  * An image a run is going to deliver, as the store must know it before any work: verify()
- * checks every planned image (its file is not stored yet, its release is reachable, a
- * docker image has a registry to go to).
+ * checks every planned image (it is not stored yet and its index slot is free, its release
+ * is reachable, a docker image has a registry to go to).
  */
 export interface PlannedImage {
   imageName: string;
   releaseLabel: string;
   buildType: BuildType;
+  /** The key its entry goes under in the tailor index ("raw" or "docker", the packer's). */
+  indexKey: string;
   /** The image file's name, `<image_name>.<extension>`. */
   fileName: string;
   /** Docker images: the registry (`--docker-registry`) and repository they are pushed to on publish. */

@@ -133,9 +133,9 @@ describeWith(
       // Type-checked with the example by the app's `npx tsc`: the names the package promises, as values and types.
       writeFileSync(join(app.dir, 'lib', 'exports-check.ts'), [
         "import { BuildSecret, DirectoryCatalog, ImageBuildPipeline, ImageBuildProject, ImageCleanupProject, ImageFactory,",
-        "  ImageStore, ImageStoreBackend, RecipeSource, bundledRecipesDir, imageName } from 'tailor-image';",
+        "  IImageStore, ImageStore, ImageStoreBackend, RecipeSource, bundledRecipesDir, imageName } from 'tailor-image';",
         'export const constructs = [ImageFactory, ImageStore, ImageBuildProject, ImageBuildPipeline, ImageCleanupProject];',
-        'export const store = (factory: ImageFactory): ImageStore => factory.store;',
+        'export const store = (factory: ImageFactory): IImageStore => factory.store;',
         'export const backend = (b: ImageStoreBackend): string => b.describe();',
         'export const recipes = (): string[] => new DirectoryCatalog(bundledRecipesDir()).names();',
         "export const misc = [RecipeSource.bundled, BuildSecret.fromSsmParameter, imageName] as const;",
@@ -148,11 +148,12 @@ describeWith(
       const recipes = readdirSync(join(installed, 'recipes', 'images')).map((f) => f.replace(/\.yaml$/, '')).sort();
       expect(recipes.length).toBeGreaterThan(0);
       const projects = ofType('AWS::CodeBuild::Project');
-      expect(projects.map((p) => p.Properties.Name).sort()).toEqual([...recipes.map((n) => `tailor-image-${n}`), 'tailor-image_cleanup'].sort());
+      // Physical names come from the factory's name, by default its stack's.
+      expect(projects.map((p) => p.Properties.Name).sort()).toEqual([...recipes.map((n) => `PlatformImages-${n}`), 'PlatformImages_cleanup'].sort());
       const env = (name: string) => Object.fromEntries(projects.find((p) => p.Properties.Name === name)!.Properties.Environment.EnvironmentVariables
         .map((v: { Name: string; Value: string }) => [v.Name, v.Value]));
-      for (const recipe of recipes) expect(env(`tailor-image-${recipe}`)).toMatchObject({ DISTRIBUTIONS: 'jammy noble', RELEASE_LABEL: 'hotdog' });
-      expect(env('tailor-image_cleanup')).toMatchObject({ NUM_TO_KEEP: '5', RELEASE_LABEL: 'hotdog' });
+      for (const recipe of recipes) expect(env(`PlatformImages-${recipe}`)).toMatchObject({ DISTRIBUTIONS: 'jammy noble', RELEASE_LABEL: 'hotdog' });
+      expect(env('PlatformImages_cleanup')).toMatchObject({ NUM_TO_KEEP: '5', RELEASE_LABEL: 'hotdog' });
       expect(ofType('AWS::CloudFront::Distribution')).toHaveLength(1);
       expect(ofType('AWS::S3::Bucket').length).toBeGreaterThanOrEqual(1);
       expect(ofType('AWS::StepFunctions::StateMachine')).toHaveLength(1);
@@ -161,13 +162,16 @@ describeWith(
       expect(Object.keys(tsxSynth.template.Outputs ?? {})).toEqual(['ImagesUrl']);
       // The pipeline builds every recipe x distribution the example asked for.
       const definition = stateMachineDefinition(ofType('AWS::StepFunctions::StateMachine')[0].Properties.DefinitionString);
-      expect(definition.States[definition.StartAt].Result).toEqual(
+      const builds = definition.States[definition.StartAt].Result as { name: string; distribution: string }[];
+      expect(builds.map(({ name, distribution }) => ({ name, distribution }))).toEqual(
         recipes.flatMap((name) => ['jammy', 'noble'].map((distribution) => ({ name, distribution }))),
       );
 
       // The builder asset is the package's prebuilt bundles, byte for byte, beside the recipes.
-      expect(tsxSynth.assets).toHaveLength(1);
-      const asset = join(tsxSynth.out, tsxSynth.assets[0]);
+      // (The other asset is aws-cdk-lib's own handler that empties the cache bucket on deletion.)
+      const builderAssets = tsxSynth.assets.filter((name) => existsSync(join(tsxSynth.out, name, 'create_image.js')));
+      expect(builderAssets).toHaveLength(1);
+      const asset = join(tsxSynth.out, builderAssets[0]);
       for (const command of ['create_image', 'cleanup_images']) {
         expect(readFileSync(join(asset, `${command}.js`)).equals(readFileSync(join(installed, 'dist', `${command}.js`)))).toBe(true);
       }
@@ -182,11 +186,13 @@ describeWith(
         "const { App, Stack, Validations } = require('aws-cdk-lib');",
         "const s3 = require('aws-cdk-lib/aws-s3');",
         "const { AwsSolutionsChecks } = require('cdk-nag');",
-        "const { ImageFactory } = require('tailor-image');",
+        "const ssm = require('aws-cdk-lib/aws-ssm');",
+        "const { BuildSecret, ImageFactory } = require('tailor-image');",
         'const app = new App();',
         'Validations.of(app).addPlugins(new AwsSolutionsChecks(app));',
         "const stack = new Stack(app, 'PlatformImages');",
-        "new ImageFactory(stack, 'Images', { distributions: ['jammy'] });",
+        "const parameter = ssm.StringParameter.fromSecureStringParameterAttributes(stack, 'Password', { parameterName: '/p' });",
+        "new ImageFactory(stack, 'Images', { distributions: ['jammy'], secrets: { WRANGLER_PASSWORD: BuildSecret.fromSsmParameter(parameter) } });",
         "new s3.Bucket(stack, 'Unchecked');",
         '',
       ].join('\n'));

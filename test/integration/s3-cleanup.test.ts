@@ -11,16 +11,10 @@ import { runCommand } from '../support/cli';
 import { describeWith } from '../support/prereq';
 import { rgwPrerequisites, useRgw } from '../support/rgw';
 import { indexedNames, problemsWithIndex, readIndex } from '../support/s3-inspect';
+import { daysAgo } from '../support/outcomes';
 import { syntheticImage } from '../support/synthetic-image';
 
 const LABEL = 'hotdog';
-
-/** A timestamp `days` (and an hour) before now, in the UTC reading the index uses. */
-function daysAgo(days: number): string {
-  const d = new Date(Date.now() - days * 86400000 - 3600000);
-  const p = (n: number) => String(n).padStart(2, '0');
-  return `${d.getUTCFullYear()}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}.${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}`;
-}
 
 interface Seed {
   organization?: string;
@@ -117,9 +111,12 @@ describeWith('cleanup_images (Ceph RGW on loopback, and a local store)', rgwPrer
     const belongsTo = (v: string, name: string) => v.startsWith(`${LABEL}/images/${name}.`) || v.startsWith(`${LABEL}/images/entries/${name}.json@`);
     // Nothing of a removed image is left, in any version.
     expect(after.filter((v) => gone.some((name) => belongsTo(v, name)))).toEqual([]);
-    // Everything else is exactly as it was, except the index, which got new versions.
-    const notIndex = (v: string) => !v.startsWith(`${LABEL}/images/index@`);
+    // Everything else is exactly as it was, except the index, which got new versions, and
+    // the tombstones: one for each removed image, so no writer ever indexes it again.
+    const tombstone = (v: string) => v.startsWith(`${LABEL}/images/removed/`);
+    const notIndex = (v: string) => !v.startsWith(`${LABEL}/images/index@`) && !tombstone(v);
     expect(after.filter(notIndex)).toEqual(before.filter(notIndex).filter((v) => !gone.some((name) => belongsTo(v, name))));
+    expect(after.filter(tombstone).map((v) => v.replace(/^.*\/removed\/(.*)\.json@.*$/, '$1'))).toEqual(gone);
     // The older versions made in beforeAll were among those removed.
     expect(before.filter((v) => belongsTo(v, withOldVersions)).length).toBe(before.filter((v) => belongsTo(v, kept[0])).length + 2);
 

@@ -1,12 +1,12 @@
-import { ChildProcess, fork, spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { S3Client } from '@aws-sdk/client-s3';
 import { BuiltImage } from '../../lib/core/image';
 import { listObjects } from '../../lib/storage/s3/s3-objects';
-import { bundlePublishWorker } from '../support/bundle-worker';
+import { PublishRig, startPublishers, startPublishRig } from '../support/publisher-pool';
 import { describeWith } from '../support/prereq';
-import { rgwPrerequisites, useRgw } from '../support/rgw';
+import { RgwServer, rgwPrerequisites } from '../support/rgw';
 import { indexedNames, problemsWithIndex, readIndex } from '../support/s3-inspect';
 import { syntheticImage } from '../support/synthetic-image';
 
@@ -14,67 +14,29 @@ const PUBLISHERS = 32;
 const REPETITIONS = 10;
 const KILLS = 20;
 
-interface Reply {
-  ready?: boolean;
-  ok?: boolean;
-  imageName?: string;
-  error?: string;
-}
-
-/** A long-lived publisher process that publishes the images it is sent. */
-class WorkerProcess {
-  private readonly pending = new Map<string, (reply: Reply) => void>();
-  readonly ready: Promise<void>;
-
-  constructor(readonly child: ChildProcess) {
-    let markReady: () => void = () => undefined;
-    this.ready = new Promise((resolve) => (markReady = resolve));
-    child.on('message', (reply: Reply) => {
-      if (reply.ready) return markReady();
-      const done = reply.imageName ? this.pending.get(reply.imageName) : undefined;
-      if (done && reply.imageName) {
-        this.pending.delete(reply.imageName);
-        done(reply);
-      }
-    });
-  }
-
-  publish(bucket: string, image: BuiltImage): Promise<Reply> {
-    return new Promise((resolve) => {
-      this.pending.set(image.imageName, resolve);
-      this.child.send({ bucket, image });
-    });
-  }
-}
-
 function timestampFor(n: number): string {
   const s = String(n).padStart(6, '0');
   return `20260201.${s}`;
 }
 
 describeWith('publishers racing and dying (Ceph RGW on loopback)', rgwPrerequisites, () => {
-  const rgw = useRgw();
+  let rig: PublishRig;
+  let rgw: RgwServer;
+  let s3: S3Client;
   let work: string;
   let worker: { file: string; dir: string };
   let env: NodeJS.ProcessEnv;
 
   beforeAll(async () => {
-    worker = await bundlePublishWorker();
-    work = await mkdtemp(join(tmpdir(), 'tailor-s3-race-'));
-    // The workers find the server the standard SDK way, as a CodeBuild job would.
-    env = { ...process.env, ...rgw.server.env, NODE_NO_WARNINGS: '1', AWS_PROFILE: '', AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' };
-    delete env.AWS_PROFILE;
+    rig = await startPublishRig('tailor-s3-race-');
+    ({ rgw, s3, work, worker, env } = rig);
   }, 90000);
 
-  afterAll(async () => {
-    if (work) await rm(work, { recursive: true, force: true });
-    if (worker) await rm(worker.dir, { recursive: true, force: true });
-  }, 30000);
+  afterAll(() => rig?.stop(), 30000);
 
   async function race(bucket: string, repetitions: number, labelPrefix: string): Promise<void> {
-    const workers = Array.from({ length: PUBLISHERS }, () => new WorkerProcess(fork(worker.file, [], { env, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })));
+    const { workers, kill } = await startPublishers(PUBLISHERS, worker.file, env);
     try {
-      await Promise.all(workers.map((w) => w.ready));
       for (let round = 0; round < repetitions; round += 1) {
         const label = `${labelPrefix}${round}`;
         const images = await Promise.all(
@@ -84,18 +46,18 @@ describeWith('publishers racing and dying (Ceph RGW on loopback)', rgwPrerequisi
         );
         const replies = await Promise.all(workers.map((w, i) => w.publish(bucket, images[i])));
         expect(replies.filter((r) => !r.ok)).toEqual([]);
-        const index = await readIndex(rgw.s3, bucket, label);
+        const index = await readIndex(s3, bucket, label);
         // Every entry, every time.
         expect(indexedNames(index)).toEqual(images.map((i) => i.imageName).sort());
-        expect(await problemsWithIndex(rgw.s3, bucket, label, index!)).toEqual([]);
+        expect(await problemsWithIndex(s3, bucket, label, index!)).toEqual([]);
       }
     } finally {
-      for (const w of workers) w.child.kill('SIGKILL');
+      kill();
     }
   }
 
   test(`${PUBLISHERS} publisher processes into one release, ${REPETITIONS} times: every entry in the index every time`, async () => {
-    await rgw.server.createBucket('race-plain');
+    await rgw.createBucket('race-plain');
     await race('race-plain', REPETITIONS, 'race');
   }, 240000);
 
@@ -103,14 +65,14 @@ describeWith('publishers racing and dying (Ceph RGW on loopback)', rgwPrerequisi
     // Ceph RGW ignores If-None-Match and refuses every If-Match on versioned buckets: the
     // writers fall back to unconditional writes and the read-back loop must still keep
     // every entry.
-    await rgw.server.createBucket('race-versioned', { versioning: true });
+    await rgw.createBucket('race-versioned', { versioning: true });
     await race('race-versioned', 3, 'vrace');
   }, 240000);
 
   test(`a publisher killed with SIGKILL at random points, ${KILLS} times: the index never names a missing or partial object and the next publish succeeds`, async () => {
     const bucket = 'kill-release';
     const label = 'kill';
-    await rgw.server.createBucket(bucket);
+    await rgw.createBucket(bucket);
     const phases = ['PHASE start', 'PHASE s3: upload', 'PHASE s3: verified', 'PHASE s3: wrote', 'PHASE s3: entry written', 'PHASE s3: index write round', 'PHASE s3: index written'];
     const completed: string[] = [];
     const hitPhases = new Set<string>();
@@ -149,8 +111,8 @@ describeWith('publishers racing and dying (Ceph RGW on loopback)', rgwPrerequisi
       }
 
       // Whatever state the kill left: every indexed entry is whole.
-      const after = await readIndex(rgw.s3, bucket, label);
-      if (after) expect(await problemsWithIndex(rgw.s3, bucket, label, after)).toEqual([]);
+      const after = await readIndex(s3, bucket, label);
+      if (after) expect(await problemsWithIndex(s3, bucket, label, after)).toEqual([]);
       for (const name of completed) expect(indexedNames(after)).toContain(name);
 
       // The next publisher needs no repair, and merges any whole image the victim left.
@@ -159,10 +121,10 @@ describeWith('publishers racing and dying (Ceph RGW on loopback)', rgwPrerequisi
       const ok = await runPublisher(next);
       expect({ code: ok.code, output: ok.code === 0 ? '' : ok.output }).toEqual({ code: 0, output: '' });
       completed.push(next.imageName);
-      const index = await readIndex(rgw.s3, bucket, label);
-      expect(await problemsWithIndex(rgw.s3, bucket, label, index!)).toEqual([]);
+      const index = await readIndex(s3, bucket, label);
+      expect(await problemsWithIndex(s3, bucket, label, index!)).toEqual([]);
       for (const name of completed) expect(indexedNames(index)).toContain(name);
-      const entryObjects = (await listObjects(rgw.s3, bucket, `${label}/images/entries/`)).map((o) => o.key.replace(/^.*\//, '').replace(/\.json$/, '')).sort();
+      const entryObjects = (await listObjects(s3, bucket, `${label}/images/entries/`)).map((o) => o.key.replace(/^.*\//, '').replace(/\.json$/, '')).sort();
       expect(indexedNames(index)).toEqual(entryObjects);
     }
     // The kills did land in the middle of things, not only before or after.

@@ -60,3 +60,16 @@ export function runCommand(command: string, args: string[], options: RunOptions 
 export function runCreateImage(args: string[], options: RunOptions = {}) {
   return runCommand('create_image', args, options);
 }
+
+/**
+ * A failed run as a user must see it: exactly one line mentioning an error, in the form
+ * `create_image: error: <what>` matching `says`, no stack trace, and `exit` as the code.
+ */
+export function expectOneLineFailure(result: CliResult, says: RegExp, exit: number): void {
+  const errorLines = result.stderr.split('\n').filter((line) => /error/i.test(line));
+  expect(errorLines).toHaveLength(1);
+  expect(errorLines[0]).toMatch(/^create_image: error: /);
+  expect(errorLines[0]).toMatch(says);
+  expect(result.stderr).not.toMatch(/^\s+at /m);
+  expect(result.code).toBe(exit);
+}

@@ -7,11 +7,14 @@
  *     publishes one image, printing "PHASE <what>" lines as it goes; exit 0 when done.
  *   forked with IPC and no image argument: publishes every { bucket, image } message it
  *     receives and answers { ok, imageName, error? }.
+ * With PUBLISH_WORKER_INDEX_DELAY_MS=<n> each index write waits 0..n ms first (a slow link).
  */
 import { readFile } from 'node:fs/promises';
 import { BuiltImage } from '../../lib/core/image';
 import { BuildLog } from '../../lib/core/log';
+import { createS3Client } from '../../lib/core/s3-client';
 import { S3ImageStore } from '../../lib/storage/s3/s3-store';
+import { delayIndexWrites, INDEX_DELAY_ENV } from './index-write-delay';
 
 const stores = new Map<string, S3ImageStore>();
 
@@ -19,7 +22,11 @@ function storeFor(bucket: string, distribution?: string): S3ImageStore {
   const key = `${bucket}/${distribution ?? ''}`;
   let store = stores.get(key);
   if (!store) {
-    store = new S3ImageStore({ bucket, cloudfrontDistributionId: distribution });
+    const delayMs = Number(process.env[INDEX_DELAY_ENV] ?? 0);
+    const client = delayMs > 0
+      ? delayIndexWrites(createS3Client(), () => new Promise((resolve) => setTimeout(resolve, Math.random() * delayMs)))
+      : undefined;
+    store = new S3ImageStore({ bucket, cloudfrontDistributionId: distribution, client });
     stores.set(key, store);
   }
   return store;

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BuiltImage } from '../../lib/core/image';
+import { BuiltImage, mainArtifact } from '../../lib/core/image';
 import { digestFile } from '../../lib/core/digest';
 import { imageName } from '../../lib/core/naming';
 import { BuildType } from '../../lib/recipes/schema';
+import { PlannedImage } from '../../lib/storage/store';
 
 export interface SyntheticImageSpec {
   dir: string;
@@ -53,4 +54,9 @@ export async function syntheticImage(spec: SyntheticImageSpec): Promise<BuiltIma
     artifacts: [{ ...digest, fileName, path, role: 'image' }],
     manifestPath,
   };
+}
+
+/** The PlannedImage a run would hand its store for this image (what verify() checks). */
+export function plannedOf(image: BuiltImage): PlannedImage {
+  return { imageName: image.imageName, releaseLabel: image.releaseLabel, buildType: image.buildType, indexKey: image.indexKey, fileName: mainArtifact(image).fileName };
 }

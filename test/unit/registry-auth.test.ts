@@ -1,6 +1,7 @@
 import { GetAuthorizationTokenCommand } from '@aws-sdk/client-ecr';
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
 import { ecrHost, registryAuth, writeAuthFile } from '../../lib/storage/registry/auth';
 
 describe('registry logins', () => {
@@ -62,5 +63,30 @@ describe('registry logins', () => {
       await file.remove();
     }
     expect(existsSync(dirname(file.path))).toBe(false);
+  });
+
+  test('login folders killed runs left are swept at the next push; a running process\'s or a recent one are kept', async () => {
+    const parent = mkdtempSync(join(tmpdir(), 'auth-sweep-'));
+    try {
+      const dead = 2 ** 22 + 4242; // above the default pid_max: no such process
+      const old = Date.now() / 1000 - 2 * 3600;
+      const leftovers = {
+        deadOld: `tailor-registry-auth-${dead}-AbC123`,
+        deadRecent: `tailor-registry-auth-${dead}-XyZ789`,
+        liveOld: `tailor-registry-auth-${process.pid}-QwE456`,
+        unrelated: 'tailor-registry-auth-notapid',
+      };
+      for (const [key, name] of Object.entries(leftovers)) {
+        mkdirSync(join(parent, name));
+        writeFileSync(join(parent, name, 'auth.json'), '{"auths":{}}');
+        if (key !== 'deadRecent') utimesSync(join(parent, name), old, old);
+      }
+      const file = await writeAuthFile('registry.lab:5000', 'Ym90OnMzY3JldA==', parent);
+      expect(basename(dirname(file.path))).toMatch(new RegExp(`^tailor-registry-auth-${process.pid}-[A-Za-z0-9]{6}$`));
+      expect(readdirSync(parent).sort()).toEqual([leftovers.deadRecent, leftovers.liveOld, leftovers.unrelated, basename(dirname(file.path))].sort());
+      await file.remove();
+    } finally {
+      rmSync(parent, { recursive: true, force: true });
+    }
   });
 });

@@ -1,3 +1,4 @@
+import { BuildError } from '../../core/errors';
 import { BuiltImage, mainArtifact } from '../../core/image';
 
 /**
@@ -68,6 +69,13 @@ export function withoutEntry(index: TailorIndex, slot: IndexSlot): TailorIndex {
   return next;
 }
 
+/** Returns a new index without the entries of these images (by image name). */
+export function withoutImages(index: TailorIndex, images: Set<string>): TailorIndex {
+  let next = index;
+  for (const { slot, entry } of listEntries(index)) if (images.has(entry.file)) next = withoutEntry(next, slot);
+  return next;
+}
+
 /** Every entry with its slot, oldest timestamp first. */
 export function listEntries(index: TailorIndex): { slot: IndexSlot; entry: IndexEntry }[] {
   const out: { slot: IndexSlot; entry: IndexEntry }[] = [];
@@ -83,7 +91,11 @@ export function listEntries(index: TailorIndex): { slot: IndexSlot; entry: Index
   return out;
 }
 
-/** Parses index text; anything that is not the tailor shape is an error naming the source. */
+/**
+ * Parses index text; anything that is not the tailor shape is an error naming the source:
+ * an object of timestamps, each an object of index keys, each of names, each of
+ * distributions, each an entry object with a string `file` (what consumers walk).
+ */
 export function parseIndex(text: string, source: string): TailorIndex {
   let data: unknown;
   try {
@@ -91,10 +103,63 @@ export function parseIndex(text: string, source: string): TailorIndex {
   } catch {
     throw new Error(`${source} is not valid JSON`);
   }
-  if (data === null || typeof data !== 'object' || Array.isArray(data)) {
+  if (!isObject(data)) {
     throw new Error(`${source} is not a tailor image index (expected an object keyed by timestamp)`);
   }
+  const walk = (value: unknown, path: string[], depth: number): void => {
+    if (!isObject(value)) throw new Error(`${source} is not a tailor image index (${path.join(' / ')} is not an object)`);
+    if (depth === 4) {
+      if (typeof value.file !== 'string') throw new Error(`${source} is not a tailor image index (${path.join(' / ')} has no "file")`);
+      return;
+    }
+    for (const [key, child] of Object.entries(value)) walk(child, [...path, key], depth + 1);
+  };
+  for (const [timestamp, keys] of Object.entries(data)) walk(keys, [timestamp], 1);
   return data as TailorIndex;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+/** The entry in a slot, if any. */
+export function entryAt(index: TailorIndex, slot: IndexSlot): IndexEntry | undefined {
+  return index[slot.timestamp]?.[slot.key]?.[slot.name]?.[slot.distribution];
+}
+
+/** A slot as a person reads it: `20261126.101500 raw/webapp/bookworm`. */
+export function describeSlot(slot: IndexSlot): string {
+  return `${slot.timestamp} ${slot.key}/${slot.name}/${slot.distribution}`;
+}
+
+/** Why an image cannot take its slot: `where` (the index) holds `holder` there. */
+export function slotTakenMessage(where: string, holder: string, file: string, slot: IndexSlot): string {
+  return `${where} already holds ${holder} where ${file} goes (${describeSlot(slot)}); pick another --timestamp`;
+}
+
+/**
+ * An image's slot in an index holds another image (same timestamp, name and distribution
+ * from another organization): two images never replace each other, the later one is refused.
+ */
+export class SlotTakenError extends BuildError {
+  constructor(
+    readonly slot: IndexSlot,
+    readonly file: string,
+    readonly holder: string,
+    where: string,
+  ) {
+    super(slotTakenMessage(where, holder, file, slot));
+  }
+}
+
+/**
+ * Returns a new index with the entry in its slot, when that slot is free or already holds
+ * this image; a slot holding another image is a SlotTakenError (`where` names the index).
+ */
+export function withEntryInFreeSlot(index: TailorIndex, slot: IndexSlot, entry: IndexEntry, where: string): TailorIndex {
+  const holder = entryAt(index, slot);
+  if (holder && holder.file !== entry.file) throw new SlotTakenError(slot, entry.file, holder.file, where);
+  return withEntry(index, slot, entry);
 }
 
 export function serializeIndex(index: TailorIndex): string {

@@ -6,7 +6,7 @@ import { LOCAL_INDEX_FILE, localImagesDir } from './layout';
 import { readLocalIndex, updateLocalIndex } from './local-index';
 import { rewriteLocalStreams } from './local-streams';
 import { expiredEntries, ofOrganization, RetentionPolicy } from '../retention/retention';
-import { listEntries, withoutEntry } from '../indexes/tailor-index';
+import { listEntries, withoutImages } from '../indexes/tailor-index';
 
 export interface LocalCleanupOptions {
   /** The local storage path (holding <release_label>/images/). */
@@ -45,11 +45,7 @@ export async function cleanupLocal(options: LocalCleanupOptions): Promise<Cleanu
   if (options.dryRun || expired.length === 0) return report;
 
   const gone = new Set(expired.map((e) => e.entry.file));
-  await updateLocalIndex(imagesDir, (current) => {
-    let next = current;
-    for (const { slot, entry } of listEntries(current)) if (gone.has(entry.file)) next = withoutEntry(next, slot);
-    return next;
-  });
+  await updateLocalIndex(imagesDir, (current) => withoutImages(current, gone));
   // The simplestreams files the local store keeps beside the indexes (local-streams.ts)
   // must stop naming the images before their files go.
   await rewriteLocalStreams(options.root);

@@ -3,6 +3,7 @@ import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BuildError, UsageError } from '../../core/errors';
+import { sweepStale } from '../stale-files';
 
 /** Environment variables holding basic-auth credentials for a non-ECR registry. */
 export const REGISTRY_USERNAME_ENV = 'TAILOR_REGISTRY_USERNAME';
@@ -65,8 +66,21 @@ export interface AuthFile {
   remove(): Promise<void>;
 }
 
+const AUTH_DIR_PREFIX = 'tailor-registry-auth-';
+
+/** The process that made a login folder (`tailor-registry-auth-<pid>-XXXXXX`), or undefined for other names. */
+function writerOfAuthDir(name: string): number | undefined {
+  const match = new RegExp(`^${AUTH_DIR_PREFIX}(\\d+)-[A-Za-z0-9]{6}$`).exec(name);
+  return match ? Number(match[1]) : undefined;
+}
+
+/**
+ * Writes the login file for one push. The folders killed runs left (they hold credentials)
+ * are swept first: those untouched for an hour whose process is gone (stale-files.ts).
+ */
 export async function writeAuthFile(host: string, auth: string, parent = tmpdir()): Promise<AuthFile> {
-  const dir = await mkdtemp(join(parent, 'tailor-registry-auth-'));
+  await sweepStale(parent, { writerOf: writerOfAuthDir });
+  const dir = await mkdtemp(join(parent, `${AUTH_DIR_PREFIX}${process.pid}-`));
   await chmod(dir, 0o700);
   const path = join(dir, 'auth.json');
   const remove = () => rm(dir, { recursive: true, force: true });

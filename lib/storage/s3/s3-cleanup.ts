@@ -10,7 +10,8 @@ import { rewriteBucketStreams } from './bucket-streams';
 import { checkReleaseAccess } from './s3-access';
 import { entryKey, indexKey, objectKey } from './s3-keys';
 import { deleteObject, forEachLimited, ListedVersion, listVersions } from './s3-objects';
-import { listEntries, TailorIndex, withoutEntry } from '../indexes/tailor-index';
+import { listEntries, TailorIndex, withoutImages } from '../indexes/tailor-index';
+import { putTombstones } from './s3-tombstones';
 
 export interface S3CleanupOptions {
   client: S3Client;
@@ -27,11 +28,14 @@ export interface S3CleanupOptions {
 
 /**
  * Removes the images past a retention policy from a published release, in the order that
- * keeps the index truthful at every instant and lets publishers run meanwhile:
- *   1. every version of each image's entry object (so no publisher merges it back);
- *   2. the index entries, through the same conditional, read-back index update publishers use;
- *   3. every version (and delete marker) of the image, its .md5, .sha256 and .manifest.
- * A cleanup that dies between 2 and 3 leaves only unnamed objects; run it again later or
+ * keeps the index truthful and lets publishers run meanwhile:
+ *   1. a tombstone for each image (s3-tombstones.ts), so no index writer puts it back: not a
+ *      publisher merging its entry object, nor one whose write was based on an index read
+ *      before this cleanup (on servers without conditional writes such a write lands);
+ *   2. every version of each image's entry object;
+ *   3. the index entries, through the same conditional, read-back index update publishers use;
+ *   4. every version (and delete marker) of the image, its .md5, .sha256 and .manifest.
+ * A cleanup that dies between 3 and 4 leaves only unnamed objects; run it again later or
  * let a lifecycle rule take them. Only images the index names are ever considered.
  */
 export async function cleanupS3(options: S3CleanupOptions): Promise<CleanupReport> {
@@ -74,14 +78,11 @@ export async function cleanupS3(options: S3CleanupOptions): Promise<CleanupRepor
   const remove = (versions: ListedVersion[]) =>
     forEachLimited(versions, 8, (v) => deleteObject(client, bucket, v.key, v.versionId && v.versionId !== 'null' ? v.versionId : undefined, signal));
 
+  await putTombstones({ client, bucket, releaseLabel, signal }, expired.map(({ slot, entry }) => ({ file: entry.file, slot, reason: 'cleanup' })));
   await remove(planned.flatMap((p) => p.entryVersions));
   const gone = new Set(planned.map((p) => p.item.imageName));
   const writer = new S3IndexWriter(indexOptions);
-  await writer.update((current: TailorIndex) => {
-    let next = current;
-    for (const { slot, entry } of listEntries(current)) if (gone.has(entry.file)) next = withoutEntry(next, slot);
-    return next;
-  });
+  await writer.update((current: TailorIndex) => withoutImages(current, gone));
   log.info(`removed ${planned.length} image(s) from ${report.location}`);
   // The streams stop naming the images before their files go (docs/IMAGE_SERVER.md).
   await rewriteBucketStreams({ client, bucket, signal });

@@ -3,7 +3,8 @@ import { BuildLog } from '../../core/log';
 import { sleep } from '../../core/sleep';
 import { entriesPrefix, entryKey, imageNameOfEntryKey, indexKey } from './s3-keys';
 import { forEachLimited, getText, headOrUndefined, isConditionFailed, listObjects, putText } from './s3-objects';
-import { IndexEntry, IndexSlot, TailorIndex, listEntries, parseIndex, serializeIndex, withEntry } from '../indexes/tailor-index';
+import { listTombstoned } from './s3-tombstones';
+import { entryAt, IndexEntry, IndexSlot, TailorIndex, listEntries, parseIndex, serializeIndex, withEntry, withoutImages } from '../indexes/tailor-index';
 
 /**
  * The release index in S3, kept so that no publisher ever loses an entry:
@@ -11,7 +12,10 @@ import { IndexEntry, IndexSlot, TailorIndex, listEntries, parseIndex, serializeI
  * 1. Every image first gets its own small immutable entry object
  *    (`<label>/images/entries/<image>.json`), written only after the image's files were
  *    uploaded and verified. Entry objects never conflict: one writer each.
- * 2. The index is then read, merged with every entry object it does not name yet, changed
+ * 2. The index is then read and merged: tombstoned images (s3-tombstones.ts) are dropped,
+ *    and every entry object it does not name yet, oldest first, goes into its slot if that
+ *    slot is free (one holding another image is never taken over: two images of one slot
+ *    never replace each other, and the merge cannot flip between them). Then it is changed
  *    (the caller's mutation) and written back with a conditional PUT: `If-None-Match: *`
  *    to create it, `If-Match: <ETag>` to replace it. A lost race (412/409) re-reads and
  *    retries after a jittered exponential backoff, a bounded number of times.
@@ -88,10 +92,19 @@ export async function putEntryObject(options: S3IndexOptions, stored: StoredEntr
   return key;
 }
 
-/** Image names that have an entry object. */
-export async function listEntryNames(options: S3IndexOptions): Promise<string[]> {
+/** An entry object as listed: the image it names and when it was written. */
+export interface ListedEntry {
+  name: string;
+  lastModified: number;
+}
+
+/** The entry objects of the release. */
+export async function listEntryObjects(options: S3IndexOptions): Promise<ListedEntry[]> {
   const objects = await listObjects(options.client, options.bucket, entriesPrefix(options.releaseLabel), options.signal);
-  return objects.map((o) => imageNameOfEntryKey(o.key, options.releaseLabel)).filter((n): n is string => n !== undefined);
+  return objects.flatMap((o) => {
+    const name = imageNameOfEntryKey(o.key, options.releaseLabel);
+    return name === undefined ? [] : [{ name, lastModified: o.lastModified?.getTime() ?? 0 }];
+  });
 }
 
 export async function readEntryObject(options: S3IndexOptions, imageName: string): Promise<StoredEntry | undefined> {
@@ -150,8 +163,9 @@ export class S3IndexWriter {
       result.rounds += 1;
       const current = await getText(client, bucket, key, signal);
       const index = current ? parseIndex(current.text, where) : {};
-      const merged = await this.mergeEntryObjects(index);
-      const next = mutate(merged);
+      const { merged, removed } = await this.mergeEntryObjects(index);
+      // A tombstoned image never goes back in, whoever asks (see s3-tombstones.ts).
+      const next = withoutImages(mutate(merged), removed);
       const text = serializeIndex(next);
       if (current ? text === serializeIndex(index) : listEntries(next).length === 0) {
         result.index = next;
@@ -206,16 +220,28 @@ export class S3IndexWriter {
     return true;
   }
 
-  private async mergeEntryObjects(index: TailorIndex): Promise<TailorIndex> {
+  /**
+   * The index as every writer must leave it: without tombstoned images, and with each entry
+   * object it does not name yet in its slot when that slot is free, the oldest entry object
+   * (then the smallest name) first. Deterministic for a given listing, and a slot, once
+   * filled, is kept: writers agree, so the loop settles whatever the entry objects hold.
+   */
+  private async mergeEntryObjects(index: TailorIndex): Promise<{ merged: TailorIndex; removed: Set<string> }> {
+    const removed = await listTombstoned(this.options);
+    let merged = withoutImages(index, removed);
     const named = namesIn(index);
-    const missing = (await listEntryNames(this.options)).filter((name) => !named.has(name));
-    let merged = index;
-    const found: StoredEntry[] = [];
-    await forEachLimited(missing, 16, async (name) => {
+    const missing = (await listEntryObjects(this.options))
+      .filter(({ name }) => !named.has(name) && !removed.has(name))
+      .sort((a, b) => a.lastModified - b.lastModified || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const found = new Map<string, StoredEntry>();
+    await forEachLimited(missing, 16, async ({ name }) => {
       const stored = await readEntryObject(this.options, name);
-      if (stored) found.push(stored);
+      if (stored) found.set(name, stored);
     });
-    for (const stored of found) merged = withEntry(merged, stored.slot, stored.entry);
-    return merged;
+    for (const { name } of missing) {
+      const stored = found.get(name);
+      if (stored && !entryAt(merged, stored.slot)) merged = withEntry(merged, stored.slot, stored.entry);
+    }
+    return { merged, removed };
   }
 }

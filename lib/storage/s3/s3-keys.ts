@@ -8,6 +8,8 @@ import { quote } from '../../core/message-text';
  *   <release_label>/images/index                    the tailor index (the one mutable object)
  *   <release_label>/images/entries/<image_name>.json  one small immutable entry per image,
  *                                                   written after the image is verified
+ *   <release_label>/images/removed/<image_name>.json  a tombstone: the image was removed by a
+ *                                                   cleanup (or withdrawn), never to be indexed again
  */
 export function imagesPrefix(releaseLabel: string): string {
   return `${releaseLabel}/images/`;
@@ -29,9 +31,25 @@ export function entryKey(releaseLabel: string, imageName: string): string {
   return `${entriesPrefix(releaseLabel)}${imageName}.json`;
 }
 
+export function removedPrefix(releaseLabel: string): string {
+  return `${imagesPrefix(releaseLabel)}removed/`;
+}
+
+export function removedKey(releaseLabel: string, imageName: string): string {
+  return `${removedPrefix(releaseLabel)}${imageName}.json`;
+}
+
+/** The image name a tombstone key names, or undefined for anything else under removed/. */
+export function imageNameOfRemovedKey(key: string, releaseLabel: string): string | undefined {
+  return imageNameUnder(removedPrefix(releaseLabel), key);
+}
+
 /** The image name an entry key names, or undefined for anything else under entries/. */
 export function imageNameOfEntryKey(key: string, releaseLabel: string): string | undefined {
-  const prefix = entriesPrefix(releaseLabel);
+  return imageNameUnder(entriesPrefix(releaseLabel), key);
+}
+
+function imageNameUnder(prefix: string, key: string): string | undefined {
   if (!key.startsWith(prefix) || !key.endsWith('.json')) return undefined;
   const name = key.slice(prefix.length, -'.json'.length);
   return name && !name.includes('/') ? name : undefined;

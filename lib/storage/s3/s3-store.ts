@@ -4,20 +4,22 @@ import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { CloudFrontClient } from '@aws-sdk/client-cloudfront';
 import { Artifact, BuiltImage, mainArtifact } from '../../core/image';
 import { requireHostTools } from '../../core/host-tools';
-import { BuildLog } from '../../core/log';
+import { BuildLog, silentLog } from '../../core/log';
 import { checkPushTarget, pushBuiltImage } from '../registry/push';
 import { checksumFiles, manifestFileName } from '../side-files';
-import { BuildError } from '../../core/errors';
+import { BuildError, UsageError } from '../../core/errors';
 import { rewriteBucketStreams } from './bucket-streams';
 import { checkReleaseAccess } from './s3-access';
 import { createCloudFrontClient, createS3Client } from '../../core/s3-client';
 import { invalidatePaths } from './s3-cloudfront';
-import { ConditionMode, S3IndexWriter, StoredEntry, putEntryObject } from './s3-index';
-import { indexKey, objectKey } from './s3-keys';
-import { headOrUndefined, putText } from './s3-objects';
+import { ConditionMode, readS3Index, S3IndexWriter, StoredEntry, putEntryObject } from './s3-index';
+import { entryKey, indexKey, objectKey, removedKey } from './s3-keys';
+import { deleteObject, headOrUndefined, putText } from './s3-objects';
+import { listTombstoned, putTombstones } from './s3-tombstones';
 import { DEFAULT_TUNING, UploadTuning, uploadFile } from './s3-upload';
 import { ImageStore, PlannedImage, StoredFile, StoredImage } from '../store';
-import { entryFor, withEntry } from '../indexes/tailor-index';
+import { entryAt, entryFor, IndexSlot, SlotTakenError, withEntryInFreeSlot } from '../indexes/tailor-index';
+import { checkSlotFree } from '../planned-slot';
 
 /** Images never change under their name: a CDN may keep them for a year without asking. */
 export const IMAGE_CACHE_CONTROL = 'public, max-age=31536000, immutable';
@@ -85,6 +87,12 @@ export class S3ImageStore implements ImageStore {
     return `publish: s3://${this.bucket}/<release_label>/images/ (index <release_label>/images/index${cdn})`;
   }
 
+  /**
+   * Before any work: each docker image has a registry (and skopeo is there), each planned
+   * release can be listed and its index read (not valid JSON, or not the tailor shape: a
+   * BuildError), and no planned image is indexed already, removed before (a tombstone: names
+   * are never reused) or finds its slot taken (UsageErrors: pick another --timestamp).
+   */
   async verify(): Promise<void> {
     const planned = this.options.images ?? [];
     const pushed = planned.filter((image) => image.push);
@@ -99,6 +107,19 @@ export class S3ImageStore implements ImageStore {
       if (labels.length === 0) await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, MaxKeys: 1 }));
     } catch (error) {
       throw new BuildError(`cannot publish to s3://${this.bucket}: ${describeS3Error(error)}`);
+    }
+    for (const label of labels) {
+      const where = `s3://${this.bucket}/${indexKey(label)}`;
+      const options = { client: this.client, bucket: this.bucket, releaseLabel: label, log: silentLog };
+      const { index } = await readS3Index(options).catch((error: unknown): never => {
+        throw new BuildError(error instanceof Error && error.message.startsWith(where) ? error.message : `cannot read ${where}: ${describeS3Error(error)}`);
+      });
+      for (const image of planned.filter((p) => p.releaseLabel === label)) {
+        checkSlotFree(image, index, where);
+        if ((await listTombstoned(options, image.imageName)).has(image.imageName)) {
+          throw new UsageError(`${image.imageName} was published to s3://${this.bucket}/${objectKey(label, '')} and removed; an image name is never reused (pick another --timestamp)`);
+        }
+      }
     }
   }
 
@@ -128,9 +149,21 @@ export class S3ImageStore implements ImageStore {
     const entryKeyWritten = await putEntryObject(indexOptions, stored).catch(stage('writing its index entry'));
     log.debug(`s3: entry written s3://${this.bucket}/${entryKeyWritten}`);
 
+    const where = `s3://${this.bucket}/${indexKey(label)}`;
     const writer = new S3IndexWriter(indexOptions, this.conditionMode);
-    const result = await writer.update((index) => withEntry(index, slot, entry)).catch(stage('updating the index'));
+    const result = await writer
+      .update((index) => withEntryInFreeSlot(index, slot, entry, where))
+      .catch(async (error: unknown) => {
+        this.conditionMode = writer.conditionMode;
+        if (!(error instanceof SlotTakenError)) return stage('updating the index')(error);
+        // Another image took the slot first: this one is withdrawn, never indexed.
+        await this.withdraw(image, slot, log, signal);
+        throw new BuildError(`${error.message} (${image.imageName} was not published: its objects are removed)`);
+      });
     this.conditionMode = writer.conditionMode;
+    if (entryAt(result.index, slot)?.file !== image.imageName) {
+      throw new BuildError(`${image.imageName} was not indexed: a tombstone in s3://${this.bucket}/${removedKey(label, image.imageName)} says it was removed`);
+    }
     log.info(`published ${image.imageName} to s3://${this.bucket}/${objectKey(label, '')} (index: ${result.writes} write(s), ${result.conflicts} lost race(s))`);
 
     // The simplestreams files (docs/IMAGE_SERVER.md) follow the index. They are rebuilt from
@@ -211,6 +244,29 @@ export class S3ImageStore implements ImageStore {
         log.debug(`s3: wrote ${key}`);
       }),
     );
+  }
+
+  /**
+   * Takes back an image that lost its index slot: a tombstone first (so no writer ever
+   * merges its entry object, even where the deletes below are not allowed: grantPublish
+   * has no s3:DeleteObject), then its entry object, its files and side files. Objects that
+   * cannot be deleted stay unnamed, with a warning.
+   */
+  private async withdraw(image: BuiltImage, slot: IndexSlot, log: BuildLog, signal?: AbortSignal): Promise<void> {
+    const label = image.releaseLabel;
+    await putTombstones({ client: this.client, bucket: this.bucket, releaseLabel: label, signal }, [{ file: image.imageName, slot, reason: 'withdrawn' }]);
+    const keys = [
+      entryKey(label, image.imageName),
+      ...image.artifacts.map((artifact) => objectKey(label, artifact.fileName)),
+      ...[...checksumFiles(image), { fileName: manifestFileName(image) }].map((file) => objectKey(label, file.fileName)),
+    ];
+    const kept: string[] = [];
+    for (const key of keys) {
+      await deleteObject(this.client, this.bucket, key, undefined, signal).catch((error: unknown) => {
+        kept.push(`${key} (${describeS3Error(error)})`);
+      });
+    }
+    if (kept.length > 0) log.warn(`${image.imageName} is withdrawn, but these objects stay, unnamed: ${kept.join(', ')}`);
   }
 
   private async invalidate(label: string, imageName: string, log: BuildLog, signal?: AbortSignal): Promise<void> {
