@@ -7,6 +7,7 @@ import { BootstrapSpec } from './bootstrap-spec';
 import { CleanupStack } from './cleanup';
 import { bootstrapKeyOf, runMmdebstrap } from './mmdebstrap';
 import { BuildRequest } from './request';
+import { sourceDateEpoch } from './source-date';
 import { removeWorkDir } from './workdir';
 
 /** A bootstrapped tree that builds lay their overlays on. Never written after it is made. */
@@ -19,7 +20,7 @@ export interface BaseTree {
 }
 
 /** Where a base is made and cached: the settings of the first request of its group (they agree, see baseGroupKey). */
-export type BaseSettings = Pick<BuildRequest, 'noCache' | 'cacheDir' | 'cacheMaxAgeHours' | 'workRoot'>;
+export type BaseSettings = Pick<BuildRequest, 'noCache' | 'cacheDir' | 'cacheMaxAgeHours' | 'workRoot' | 'timestamp'>;
 
 /**
  * The base shared by the builds of one run that bootstrap alike (same distribution,
@@ -54,7 +55,7 @@ export class SharedBase {
       const dir = await mkdtemp(join(settings.workRoot, `base-${spec.distribution.codename}-`));
       this.runCleanups.push(`remove ${dir}`, () => removeWorkDir(dir, log));
       const tree = join(dir, 'rootfs');
-      await runMmdebstrap(spec, tree, [], { log, signal });
+      await runMmdebstrap(spec, tree, [], { log, signal, sourceDateEpoch: sourceDateEpoch(settings) });
       return { tree, packages, cache: 'off' };
     }
     const cache = new BootstrapCache(settings.cacheDir, settings.cacheMaxAgeHours, log, signal);
@@ -69,7 +70,7 @@ export class SharedBase {
     this.runCleanups.push(`remove ${scratch}`, async () => {
       if (existsSync(scratch)) await removeWorkDir(scratch, log);
     });
-    await runMmdebstrap(spec, scratch, debCacheHooks(debDirOf(settings.cacheDir)), { log, signal });
+    await runMmdebstrap(spec, scratch, debCacheHooks(debDirOf(settings.cacheDir)), { log, signal, sourceDateEpoch: sourceDateEpoch(settings) });
     // The entry is packed while the builds go on; it is put in place once they are done
     // (pushed after the scratch tree's removal, so it runs first).
     const saving = cache.beginSave(key, scratch, input);

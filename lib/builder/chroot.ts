@@ -28,6 +28,8 @@ export async function mountChroot(
   log: BuildLog,
   cleanups: CleanupStack,
   signal: AbortSignal,
+  /** Variables every command in the chroot gets beside CHROOT_ENV (the build's SOURCE_DATE_EPOCH). */
+  buildEnv: Record<string, string> = {},
 ): Promise<MountedChroot> {
   const image = new Rootfs(root);
   const mounted: string[] = [];
@@ -59,7 +61,7 @@ export async function mountChroot(
       run('chroot', [root, ...args], {
         log,
         signal,
-        env: { ...CHROOT_ENV, ...options.env },
+        env: { ...CHROOT_ENV, ...buildEnv, ...options.env },
         input: options.input,
         capture: options.capture,
         describe: options.describe ?? args.join(' ').slice(0, 80),

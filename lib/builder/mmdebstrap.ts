@@ -6,6 +6,7 @@ import { BuildLog } from '../core/log';
 import { BootstrapKeyInput, bootstrapKey } from './bootstrap-cache';
 import { BootstrapSpec } from './bootstrap-spec';
 import { hostToolEnv } from './command-env';
+import { sourceDateEnv } from './source-date';
 
 /** The arguments of `mmdebstrap` that bootstrap `spec` into the directory `target`; `options` (hooks) go before the positionals. */
 export function mmdebstrapArguments(spec: BootstrapSpec, target: string, options: string[] = []): string[] {
@@ -33,14 +34,15 @@ export async function runMmdebstrap(
   spec: BootstrapSpec,
   target: string,
   options: string[],
-  context: { log: BuildLog; signal: AbortSignal },
+  context: { log: BuildLog; signal: AbortSignal; sourceDateEpoch: number },
 ): Promise<void> {
   await run('mmdebstrap', mmdebstrapArguments(spec, target, options), {
     log: context.log,
     signal: context.signal,
     describe: 'mmdebstrap',
     // Its environment reaches every maintainer script: named variables only, no host secret.
-    env: hostToolEnv(),
+    // SOURCE_DATE_EPOCH: mmdebstrap, dpkg and the scripts write the build time, not the clock's.
+    env: hostToolEnv(sourceDateEnv(context.sourceDateEpoch)),
   });
 }
 

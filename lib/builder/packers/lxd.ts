@@ -1,10 +1,12 @@
 import { cpus } from 'node:os';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, utimes, writeFile } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { stringify } from 'yaml';
 import { run } from '../../core/exec';
 import { timestampToEpoch } from '../../core/naming';
 import { hostToolEnv } from '../command-env';
+import { sourceDateEpoch } from '../source-date';
+import { REPRODUCIBLE_PIGZ_ARGS, deterministicTarFlags } from './reproducible-tar';
 import { PackInput, Packer } from './packer';
 
 /**
@@ -36,6 +38,11 @@ export const lxdPacker: Packer = {
       '127.0.0.1\tlocalhost\n127.0.1.1\t{{ container.name }}\n\n::1\tlocalhost ip6-localhost ip6-loopback\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n',
     );
     const output = join(input.stagingDir, `${request.imageName}.tar.gz`);
+    const epoch = sourceDateEpoch(request);
+    // The files written here carry the build time, like the (clamped) rootfs beside them.
+    for (const path of ['metadata.yaml', 'templates', 'templates/hostname.tpl', 'templates/hosts.tpl']) {
+      await utimes(join(metaDir, path), epoch, epoch);
+    }
     // The rootfs directory is always called "rootfs", which is what LXD expects.
     const rootParent = dirname(input.rootfs);
     const rootName = basename(input.rootfs);
@@ -44,11 +51,8 @@ export const lxdPacker: Packer = {
       [
         '--create',
         `--file=${output}`,
-        `--use-compress-program=pigz -p ${Math.max(1, cpus().length)}`,
-        '--numeric-owner',
-        '--xattrs',
-        '--xattrs-include=*',
-        '--acls',
+        `--use-compress-program=pigz ${REPRODUCIBLE_PIGZ_ARGS.join(' ')} -p ${Math.max(1, cpus().length)}`,
+        ...deterministicTarFlags(epoch, { xattrs: 'all' }),
         '--sparse',
         '--directory', metaDir, 'metadata.yaml', 'templates',
         '--directory', rootParent,

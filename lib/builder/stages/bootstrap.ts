@@ -12,6 +12,7 @@ import { requireHostTools } from '../../core/host-tools';
 import { checkArchive } from '../mirror-check';
 import { mountOverlayRootfs } from '../overlay';
 import { Rootfs } from '../rootfs-path';
+import { sourceDateEnvOf } from '../source-date';
 
 /**
  * bootstrap: the build's rootfs, as an overlay on a bootstrapped base: the cached tree on
@@ -61,7 +62,7 @@ export const bootstrapStage: Stage = {
  */
 async function installExtraPackages(ctx: BuildContext, packages: string[]): Promise<void> {
   const { log, signal, cleanups } = ctx;
-  ctx.chroot ??= await mountChroot(ctx.rootfs, log, cleanups, signal);
+  ctx.chroot ??= await mountChroot(ctx.rootfs, log, cleanups, signal, sourceDateEnvOf(ctx.request));
   let apt = ['chroot', ctx.rootfs, 'apt-get'];
   // Bind-mounted over: the place the rootfs's own links name, inside it.
   const archives = new Rootfs(ctx.rootfs).resolve('/var/cache/apt/archives');
@@ -77,7 +78,7 @@ async function installExtraPackages(ctx: BuildContext, packages: string[]): Prom
     apt = ['flock', join(debDir, '.lock'), ...apt];
   }
   const aptGet = (args: string[], describe: string) =>
-    run(apt[0], [...apt.slice(1), ...args], { log, signal, env: { ...CHROOT_ENV }, describe });
+    run(apt[0], [...apt.slice(1), ...args], { log, signal, env: { ...CHROOT_ENV, ...sourceDateEnvOf(ctx.request) }, describe });
   const install = () => aptGet(['install', '-y', '--no-install-recommends', ...packages], `apt-get install ${packages.join(' ')}`);
   try {
     await install();

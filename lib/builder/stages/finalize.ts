@@ -3,7 +3,14 @@ import { BuildContext, Stage } from '../context';
 import { run } from '../../core/exec';
 import { CHROOT_ENV, hostToolEnv } from '../command-env';
 import { hostnameOf } from '../hostname';
+import { clampPasswordAges, clampTreeTimes, removeUnreproducibleLeftovers } from '../reproducible-tree';
 import { Rootfs } from '../rootfs-path';
+import { sourceDateEpoch } from '../source-date';
+
+/** When this builder process started (seconds since the epoch): everything the run wrote is newer. */
+function runStartSeconds(): number {
+  return Math.floor(Date.now() / 1000 - process.uptime());
+}
 
 /** The first-boot unit that makes this machine's own ssh host keys. */
 const SSH_KEYGEN_UNIT = `[Unit]
@@ -26,12 +33,14 @@ WantedBy=multi-user.target
 /**
  * finalize: make the tree fit to be copied to many machines: no machine-id, no ssh host
  * keys (each machine makes its own at first boot), no apt lists or caches, no build-host
- * files; record the image name in ~/.ota.json and the package manifest.
+ * files; record the image name in ~/.ota.json and the package manifest; then make the tree
+ * reproducible (lib/builder/reproducible-tree.ts): no build-machine caches, password ages and
+ * file times no later than SOURCE_DATE_EPOCH.
  */
 export const finalizeStage: Stage = {
   name: 'finalize',
 
-  describe: () => 'machine-id, ssh keys, apt lists, manifest',
+  describe: () => 'machine-id, ssh keys, apt lists, manifest, file times',
 
   verify() {
     // Nothing to check: everything it runs is in the rootfs or in coreutils.
@@ -68,6 +77,13 @@ export const finalizeStage: Stage = {
     await writeOtaFile(ctx);
     await writeBuildRecord(ctx);
     await writeManifest(ctx, ctx.manifestPath);
+
+    // Last: nothing writes into the tree after this (packers only read it).
+    const epoch = sourceDateEpoch(ctx.request);
+    await removeUnreproducibleLeftovers(image);
+    await clampPasswordAges(image, epoch);
+    const clamped = clampTreeTimes(image.root, epoch, runStartSeconds());
+    ctx.log.debug(`file times: ${clamped} entries set to SOURCE_DATE_EPOCH ${epoch}`);
   },
 };
 

@@ -1,4 +1,5 @@
 import { mountChroot } from '../chroot';
+import { sourceDateEnvOf } from '../source-date';
 import { Stage } from '../context';
 
 /**
@@ -17,7 +18,7 @@ export const prepareStage: Stage = {
 
   async run(ctx) {
     if (!ctx.packer.prepareRootfs) return;
-    ctx.chroot ??= await mountChroot(ctx.rootfs, ctx.log, ctx.cleanups, ctx.signal);
+    ctx.chroot ??= await mountChroot(ctx.rootfs, ctx.log, ctx.cleanups, ctx.signal, sourceDateEnvOf(ctx.request));
     await ctx.packer.prepareRootfs(ctx);
   },
 };

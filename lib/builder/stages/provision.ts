@@ -1,4 +1,5 @@
 import { mountChroot } from '../chroot';
+import { sourceDateEnvOf } from '../source-date';
 import { BuildContext, BuildPlan, Stage } from '../context';
 import { hostnameOf } from '../hostname';
 import { run } from '../../core/exec';
@@ -46,7 +47,7 @@ export const provisionStage: Stage = {
   },
 
   async run(ctx) {
-    ctx.chroot ??= await mountChroot(ctx.rootfs, ctx.log, ctx.cleanups, ctx.signal);
+    ctx.chroot ??= await mountChroot(ctx.rootfs, ctx.log, ctx.cleanups, ctx.signal, sourceDateEnvOf(ctx.request));
     const repo = orgRepoFor(ctx);
     if (repo) await installBundle(ctx, repo);
     await writeHostname(ctx);
@@ -146,6 +147,7 @@ async function runPlaybook(ctx: BuildContext): Promise<void> {
         ANSIBLE_HOST_KEY_CHECKING: 'False',
         ANSIBLE_RETRY_FILES_ENABLED: 'False',
         ANSIBLE_PYTHON_INTERPRETER: '/usr/bin/python3',
+        ...sourceDateEnvOf(request),
       },
     },
   );

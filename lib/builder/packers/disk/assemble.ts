@@ -11,6 +11,8 @@ import { DiskIds, diskIds } from './identifiers';
 import { DiskLayout, RootfsUsage, SECTOR, planDisk, sfdiskScript } from './layout';
 import { grubImagePath } from './prepare';
 import { Rootfs } from '../../rootfs-path';
+import { sourceDateEnvOf, sourceDateEpoch } from '../../source-date';
+import { setInodeTimes } from './inode-times';
 
 /**
  * ext4 features every target reads (bookworm's, jammy's and noble's e2fsck and GRUB): the
@@ -86,11 +88,13 @@ async function writeEsp(input: PackInput, raw: string, layout: DiskLayout, ids: 
   const esp = layout.boot;
   await run(
     'mkfs.vfat',
-    ['-F', '32', '-S', String(SECTOR), '-s', '1', '--offset', String(esp.offset / SECTOR), '-i', ids.espVolumeId, '-n', 'ESP', raw, String(esp.size / 1024)],
+    // --invariant: no clock time in the boot sector or the label's entry (the volume id is -i's).
+    ['--invariant', '-F', '32', '-S', String(SECTOR), '-s', '1', '--offset', String(esp.offset / SECTOR), '-i', ids.espVolumeId, '-n', 'ESP', raw, String(esp.size / 1024)],
     { ...opts, describe: 'mkfs.vfat (ESP)' },
   );
   const image = `${raw}@@${esp.offset}`;
-  const env = hostToolEnv({ MTOOLS_SKIP_CHECK: '1' });
+  // mtools dates the entries it makes SOURCE_DATE_EPOCH.
+  const env = hostToolEnv({ MTOOLS_SKIP_CHECK: '1', ...sourceDateEnvOf(input.request) });
   await run('mmd', ['-i', image, '::/EFI', '::/EFI/BOOT'], { ...opts, env, describe: 'mmd (ESP)' });
   await run('mcopy', ['-i', image, grubEfi, '::/EFI/BOOT/BOOTX64.EFI'], { ...opts, env, describe: 'mcopy (GRUB into the ESP)' });
 }
@@ -127,6 +131,13 @@ async function writeRootFilesystem(input: PackInput, raw: string, layout: DiskLa
       raw,
       `${root.size / 1024}k`,
     ],
-    { log: input.log, signal: input.signal, env: hostToolEnv({ MKE2FS_CONFIG: config }), describe: 'mkfs.ext4 -d (root filesystem)' },
+    {
+      log: input.log,
+      signal: input.signal,
+      env: hostToolEnv({ MKE2FS_CONFIG: config, ...sourceDateEnvOf(input.request) }),
+      describe: 'mkfs.ext4 -d (root filesystem)',
+    },
   );
+  const inodes = await setInodeTimes(input, raw, root.offset, sourceDateEpoch(input.request));
+  input.log.debug(`root filesystem: atime and ctime of ${inodes} inodes set to SOURCE_DATE_EPOCH`);
 }

@@ -13,6 +13,8 @@ const HOST_TOOLS: HostTool[] = [
   { command: 'du', package: 'coreutils' },
   { command: 'sfdisk', package: 'fdisk' },
   { command: 'mkfs.ext4', package: 'e2fsprogs' },
+  { command: 'dumpe2fs', package: 'e2fsprogs' },
+  { command: 'debugfs', package: 'e2fsprogs' },
   { command: 'xz', package: 'xz-utils' },
 ];
 const UEFI_TOOLS: HostTool[] = [

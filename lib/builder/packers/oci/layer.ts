@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { BuildError, InterruptedError } from '../../../core/errors';
 import { BuildLog } from '../../../core/log';
 import { hostToolEnv } from '../../command-env';
+import { REPRODUCIBLE_PIGZ_ARGS, deterministicTarFlags } from '../reproducible-tar';
 
 /** Paths whose contents never go into a layer (the runtime mounts them); the directories stay. */
 export const EXCLUDED_CONTENTS = ['dev', 'proc', 'sys', 'run'];
@@ -18,21 +19,13 @@ export const EXCLUDED_CONTENTS = ['dev', 'proc', 'sys', 'run'];
 export function reproducibleTarArgs(
   dir: string,
   epoch: number,
-  extra: { file?: string; exclude?: string[]; members?: string[]; ownerRoot?: boolean } = {},
+  extra: { file?: string; exclude?: string[]; members?: string[]; ownerRoot?: boolean; clamp?: boolean } = {},
 ): string[] {
   return [
     '--create',
     `--file=${extra.file ?? '-'}`,
     `--directory=${dir}`,
-    '--sort=name',
-    '--format=posix',
-    '--pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime',
-    `--mtime=@${epoch}`,
-    '--clamp-mtime',
-    '--numeric-owner',
-    ...(extra.ownerRoot ? ['--owner=0', '--group=0', '--mode=u=rwX,go=rX'] : []),
-    '--xattrs',
-    '--xattrs-include=security.capability',
+    ...deterministicTarFlags(epoch, { ownerRoot: extra.ownerRoot, clamp: extra.clamp }),
     '--warning=no-file-ignored',
     '--anchored',
     ...(extra.exclude ?? []).map((pattern) => `--exclude=${pattern}`),
@@ -41,7 +34,7 @@ export function reproducibleTarArgs(
 }
 
 /** The compressor, run so that the same input always gives the same bytes (no name, no time). */
-export const GZIP_COMMAND = { command: 'pigz', args: ['-n', '-T', '-6', '-c'] };
+export const GZIP_COMMAND = { command: 'pigz', args: [...REPRODUCIBLE_PIGZ_ARGS, '-6', '-c'] };
 
 export interface LayerResult {
   /** sha256:<hex> of the compressed blob (the layer's digest in the manifest). */

@@ -108,7 +108,7 @@ export async function archiveLayout(
   options: { log: BuildLog; signal: AbortSignal },
 ): Promise<void> {
   const members = ['oci-layout', 'index.json', 'blobs', ...(kind === 'docker' ? ['manifest.json'] : [])];
-  await run('tar', reproducibleTarArgs(layoutDir, epoch, { file: outFile, members, ownerRoot: true }), {
+  await run('tar', reproducibleTarArgs(layoutDir, epoch, { file: outFile, members, ownerRoot: true, clamp: false }), {
     describe: `tar of the ${kind === 'oci' ? 'OCI layout' : 'docker archive'}`,
     log: options.log,
     signal: options.signal,
