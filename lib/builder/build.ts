@@ -14,6 +14,7 @@ import { bootstrapStage } from './stages/bootstrap';
 import { finalizeStage } from './stages/finalize';
 import { checksumStage, packStage } from './stages/pack';
 import { removeWorkDir } from './workdir';
+import { sourceDateEpoch, unreproducibleParts } from './source-date';
 import { prepareStage } from './stages/prepare';
 import { provisionStage } from './stages/provision';
 
@@ -43,6 +44,10 @@ export interface BuildOutcome {
   timings: StageTimings;
   /** hit, miss, stale, damaged (rebuilt), or off (--no-cache). */
   cache: CacheOutcome;
+  /** The build time every file and record in the image carries (from the timestamp). */
+  sourceDateEpoch: number;
+  /** What this build could not make reproducible (see unreproducibleParts); empty when nothing. */
+  unreproducible: string[];
 }
 
 /** The packages the rootfs is bootstrapped with: template + recipe + what the steps need. */
@@ -157,7 +162,9 @@ async function buildOne(plan: BuildPlan, timings: StageTimings, options: BuildOp
     }
     const image = builtImage(ctx);
     if (options.deliver) await timed('store', undefined, timings, log, () => options.deliver!(image));
-    return { image, timings, cache: ctx.cacheOutcome ?? 'off' };
+    const cache = ctx.cacheOutcome ?? 'off';
+    const unreproducible = unreproducibleParts({ cache, passwordKind: ctx.password?.kind });
+    return { image, timings, cache, sourceDateEpoch: sourceDateEpoch(ctx.request), unreproducible };
   } finally {
     await cleanups.runAll(log);
   }

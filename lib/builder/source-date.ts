@@ -25,3 +25,14 @@ export function sourceDateEnv(epoch: number): Record<string, string> {
 export function sourceDateEnvOf(request: Pick<BuildRequest, 'timestamp'>): Record<string, string> {
   return sourceDateEnv(sourceDateEpoch(request));
 }
+
+/**
+ * The parts of an image that this build could not make reproducible, in a few words each
+ * (empty: two cold builds with this timestamp from the same archive state give the same bytes).
+ */
+export function unreproducibleParts(facts: { cache: string; passwordKind?: 'hash' | 'plain' }): string[] {
+  const parts: string[] = [];
+  if (facts.cache === 'hit') parts.push('the base tree came from the bootstrap cache (build with --no-cache)');
+  if (facts.passwordKind === 'plain') parts.push("the user's password is hashed with a random salt (give a crypt(3) hash)");
+  return parts;
+}

@@ -17,6 +17,10 @@ export interface BuildSummary {
   timings: Record<string, number>;
   /** What the bootstrap cache did: hit, miss, stale, damaged (rebuilt) or off. */
   cache: string;
+  /** The build time the image's files and records carry (SOURCE_DATE_EPOCH, from the timestamp). */
+  source_date_epoch: number;
+  /** What could not be made reproducible in this build; empty when two cold builds give the same bytes. */
+  not_reproducible: string[];
   total_seconds: number;
   /** The builder process's own peak resident memory (tools it runs are separate processes). */
   peak_rss_mib: number;
@@ -42,6 +46,8 @@ export function buildSummary(request: BuildRequest, outcome: BuildOutcome, store
     ...(stored.reference ?? outcome.image.reference ? { reference: stored.reference ?? outcome.image.reference } : {}),
     timings: outcome.timings,
     cache: outcome.cache,
+    source_date_epoch: outcome.sourceDateEpoch,
+    not_reproducible: outcome.unreproducible,
     total_seconds: Math.round(totalSeconds * 10) / 10,
     peak_rss_mib: Math.round(process.resourceUsage().maxRSS / 1024),
   };
@@ -68,6 +74,7 @@ function printSummary(summary: BuildSummary, quiet: boolean): void {
   }
   if (summary.index) lines.push(`  index   ${summary.index}`);
   if (summary.reference) lines.push(`  pushed  ${summary.reference}`);
+  if (summary.not_reproducible.length > 0) lines.push(`  not reproducible: ${summary.not_reproducible.join('; ')}`);
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 

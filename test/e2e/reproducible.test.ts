@@ -61,6 +61,10 @@ describeWith(
         );
         expect({ code: result.code, stderr: result.code === 0 ? '' : result.stderr.slice(-3000) }).toEqual({ code: 0, stderr: '' });
         process.stderr.write(`reproducible: run ${n + 1} took ${Math.round((Date.now() - started) / 1000)} s\n`);
+        const summaries = JSON.parse(result.stdout) as { name: string; not_reproducible: string[]; source_date_epoch: number }[];
+        expect(summaries.map((s) => [s.name, s.not_reproducible, s.source_date_epoch])).toEqual(
+          ['webapp', 'dev-env', 'wrangler'].map((name) => [name, [], Date.UTC(2026, 11, 1, 6) / 1000]),
+        );
         runs.push({ dir, images: join(dir, 'images') });
       }
       const [a, b] = runs;

@@ -11,7 +11,7 @@ import {
   clampPasswordAges, clampShadowText, clampTreeTimes, epochDays, removeUnreproducibleLeftovers,
 } from '../../lib/builder/reproducible-tree';
 import { Rootfs } from '../../lib/builder/rootfs-path';
-import { sourceDateEnv, sourceDateEpoch } from '../../lib/builder/source-date';
+import { sourceDateEnv, sourceDateEpoch, unreproducibleParts } from '../../lib/builder/source-date';
 import { silentLog } from '../../lib/core/log';
 
 const EPOCH = 1764576000; // 2025-12-01T08:00:00Z
@@ -39,6 +39,15 @@ describe('SOURCE_DATE_EPOCH', () => {
   test('is the build timestamp read as UTC, and reaches the tools as SOURCE_DATE_EPOCH and E2FSPROGS_FAKE_TIME', () => {
     expect(sourceDateEpoch({ timestamp: '20251201.080000' })).toBe(EPOCH);
     expect(sourceDateEnv(EPOCH)).toEqual({ SOURCE_DATE_EPOCH: String(EPOCH), E2FSPROGS_FAKE_TIME: String(EPOCH) });
+  });
+
+  test('what cannot be reproduced is named: a cache hit, a password hashed with a random salt; nothing for a cold build', () => {
+    expect(unreproducibleParts({ cache: 'off', passwordKind: 'hash' })).toEqual([]);
+    expect(unreproducibleParts({ cache: 'miss' })).toEqual([]);
+    expect(unreproducibleParts({ cache: 'hit', passwordKind: 'plain' })).toEqual([
+      'the base tree came from the bootstrap cache (build with --no-cache)',
+      "the user's password is hashed with a random salt (give a crypt(3) hash)",
+    ]);
   });
 });
 
