@@ -88,6 +88,8 @@ export const BootSchema = z
     firmware: z.enum(['uefi', 'bios']).default('uefi'),
     serial_console: z.string().default('ttyS0,115200'),
     kernel_cmdline: z.array(z.string()).default([]),
+    /** The kernel package, when not the distribution's generic one (e.g. linux-image-cloud-amd64 for VMs). */
+    kernel: z.string().regex(/^[a-z0-9][a-z0-9.+-]+$/, 'a Debian package name').optional(),
   })
   .strict();
 

@@ -1,15 +1,18 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { runCreateImage } from '../support/cli';
+import { REPO_ROOT, runCreateImage } from '../support/cli';
 import { diffDisks, diffTarballs, sha256Of, sha256OfDecompressed } from '../support/artifact-diff';
 import { commandSucceeds, describeWith, rootUser, tool } from '../support/prereq';
 
 /**
  * Reproducible builds: two cold (--no-cache) runs with one --timestamp, minutes apart, each
- * building webapp (lxd), dev-env (docker) and wrangler (bare_metal) on one shared bootstrap,
- * give bit-identical artifacts. On a mismatch the test names the files that differ.
+ * building webapp (lxd), dev-env (docker) and wrangler-cloud (bare_metal: wrangler with the
+ * cloud kernel, to keep two cold builds within the test's time) on one shared bootstrap,
+ * give bit-identical artifacts. On a mismatch the test names the files that differ and
+ * keeps both runs' images.
  */
+const CATALOG = join(REPO_ROOT, 'test/fixtures/catalog-reproducible');
 
 const TIMESTAMP = '20261201.060000';
 const MINUTE = 60_000;
@@ -46,8 +49,10 @@ describeWith(
     const runs: Run[] = [];
     const image = (run: Run, name: string, suffix: string) => join(run.images, `acme_${name}_bookworm_hotdog_${TIMESTAMP}.${suffix}`);
 
+    let keep = false;
     afterAll(() => {
-      for (const run of runs) rmSync(run.dir, { recursive: true, force: true });
+      if (keep) process.stderr.write(`reproducible: the images are kept in ${runs.map((run) => run.images).join(' and ')}\n`);
+      else for (const run of runs) rmSync(run.dir, { recursive: true, force: true });
     });
 
     test('webapp .tar.gz, dev-env OCI digests and wrangler raw disk are equal', async () => {
@@ -55,7 +60,8 @@ describeWith(
         const dir = mkdtempSync(`/var/tmp/tailor-reproducible-${n}-`);
         const started = Date.now();
         const result = await runCreateImage(
-          ['--name', 'webapp', '--name', 'dev-env', '--name', 'wrangler', '--distribution', 'bookworm', '--build-only',
+          ['--recipes-path', CATALOG, '--allow-source-dir', join(REPO_ROOT, 'recipes'),
+            '--name', 'webapp', '--name', 'dev-env', '--name', 'wrangler-cloud', '--distribution', 'bookworm', '--build-only',
             '--no-cache', '--timestamp', TIMESTAMP, '--work-dir', join(dir, 'work'), '--json'],
           { cwd: dir, env: { WRANGLER_PASSWORD: PASSWORD_HASH }, timeoutMs: 30 * MINUTE },
         );
@@ -63,7 +69,7 @@ describeWith(
         process.stderr.write(`reproducible: run ${n + 1} took ${Math.round((Date.now() - started) / 1000)} s\n`);
         const summaries = JSON.parse(result.stdout) as { name: string; not_reproducible: string[]; source_date_epoch: number }[];
         expect(summaries.map((s) => [s.name, s.not_reproducible, s.source_date_epoch])).toEqual(
-          ['webapp', 'dev-env', 'wrangler'].map((name) => [name, [], Date.UTC(2026, 11, 1, 6) / 1000]),
+          ['webapp', 'dev-env', 'wrangler-cloud'].map((name) => [name, [], Date.UTC(2026, 11, 1, 6) / 1000]),
         );
         runs.push({ dir, images: join(dir, 'images') });
       }
@@ -86,9 +92,10 @@ describeWith(
         differences.push('dev-env: equal OCI digests but the .docker.tar archives differ (the archive\'s tar metadata)');
       }
 
-      const disks = [a, b].map((run) => image(run, 'wrangler', 'raw.xz'));
+      const disks = [a, b].map((run) => image(run, 'wrangler-cloud', 'raw.xz'));
       if (sha256OfDecompressed(disks[0]) !== sha256OfDecompressed(disks[1])) differences.push(...diffDisks(disks[0], disks[1], 'wrangler disk'));
 
+      keep = differences.length > 0;
       expect(differences).toEqual([]);
       expect(digests[1]).toEqual(digests[0]);
       // What the build wrote carries the timestamp's time, not the clock's.

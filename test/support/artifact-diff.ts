@@ -32,7 +32,7 @@ export function treeEntries(dir: string): Map<string, string> {
     const content = stats.isFile()
       ? createHash('sha256').update(readFileSync(path)).digest('hex').slice(0, 16)
       : stats.isSymbolicLink() ? `-> ${readlinkSync(path)}` : '';
-    entries.set(relative || '.', `${type} ${(stats.mode & 0o7777).toString(8)} ${stats.uid}:${stats.gid} ` +
+    if (relative) entries.set(relative, `${type} ${(stats.mode & 0o7777).toString(8)} ${stats.uid}:${stats.gid} ` +
       `${new Date(stats.mtimeMs).toISOString()} ${stats.isDirectory() ? '' : stats.size} ${content}`.trim());
     if (stats.isDirectory()) for (const name of readdirSync(path).sort()) visit(relative ? `${relative}/${name}` : name);
   };
@@ -64,10 +64,47 @@ export function diffTarballs(a: string, b: string, label: string): string[] {
       return dir;
     });
     const lines = diffTrees(dirs[0], dirs[1]);
-    return lines.length > 0 ? lines.map((line) => `${label}: ${line}`) : [`${label}: the files are equal (the difference is in tar metadata: xattrs, PAX headers or order)`];
+    return lines.length > 0 ? lines.map((line) => `${label}: ${line}`) : [`${label}: the files are equal; ${firstHeaderDifference(a, b)}`];
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+/** The tar members of an archive with the bytes of their headers (PAX records included) and data. */
+function tarMembers(tarball: string): { name: string; bytes: Buffer }[] {
+  const tar = execFileSync('sh', ['-c', 'gzip -dc -f -- "$1"', 'sh', tarball], { maxBuffer: 8 * BIG });
+  const members: { name: string; bytes: Buffer }[] = [];
+  let offset = 0;
+  let start = 0;
+  while (offset + 512 <= tar.length) {
+    const header = tar.subarray(offset, offset + 512);
+    if (header.every((byte) => byte === 0)) break;
+    const name = header.subarray(0, 100).toString('latin1').replace(/\0.*$/s, '');
+    const size = parseInt(header.subarray(124, 136).toString('latin1').replace(/\0.*$/s, '').trim() || '0', 8);
+    const type = String.fromCharCode(header[156]);
+    offset += 512 + Math.ceil(size / 512) * 512;
+    // A PAX header ('x') or GNU long name ('L') belongs to the member that follows it.
+    if (type === 'x' || type === 'L' || type === 'g') continue;
+    members.push({ name, bytes: tar.subarray(start, offset) });
+    start = offset;
+  }
+  return members;
+}
+
+/** The first member whose header or data differ between two tarballs (what a tree diff cannot see). */
+function firstHeaderDifference(a: string, b: string): string {
+  const [left, right] = [tarMembers(a), tarMembers(b)];
+  for (let i = 0; i < Math.max(left.length, right.length); i++) {
+    const [x, y] = [left[i], right[i]];
+    if (!x || !y) return `one archive ends after ${i} members`;
+    if (x.name !== y.name) return `member ${i} is ${x.name} in one and ${y.name} in the other (order)`;
+    if (!x.bytes.equals(y.bytes)) {
+      const at = x.bytes.findIndex((byte, n) => byte !== y.bytes[n]);
+      const context = (bytes: Buffer) => JSON.stringify(bytes.subarray(Math.max(0, at - 40), at + 40).toString('latin1').replace(/\0/g, '.'));
+      return `member ${x.name} differs at byte ${at} of its headers and data: ${context(x.bytes)} vs ${context(y.bytes)}`;
+    }
+  }
+  return 'the tar streams are equal (the compression differs)';
 }
 
 interface DiskPartition {

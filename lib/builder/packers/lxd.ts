@@ -52,8 +52,9 @@ export const lxdPacker: Packer = {
         '--create',
         `--file=${output}`,
         `--use-compress-program=pigz ${REPRODUCIBLE_PIGZ_ARGS.join(' ')} -p ${Math.max(1, cpus().length)}`,
+        // No --sparse: how tar finds holes depends on the filesystem's allocation at that
+        // moment, and two builds of one tree gave two archives with it.
         ...deterministicTarFlags(epoch, { xattrs: 'all' }),
-        '--sparse',
         '--directory', metaDir, 'metadata.yaml', 'templates',
         '--directory', rootParent,
         rootName,

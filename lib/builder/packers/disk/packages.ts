@@ -2,13 +2,13 @@ import { Recipe } from '../../../recipes/schema';
 import { Distribution } from '../../../core/distributions';
 
 /**
- * What a bootable rootfs needs beside the recipe's packages: the distribution's kernel, an
- * initramfs, GRUB's images for the firmware (grub-mkimage runs in the rootfs; no grub-install,
+ * What a bootable rootfs needs beside the recipe's packages: the distribution's kernel (or the
+ * recipe's boot.kernel), an initramfs, GRUB's images for the firmware (grub-mkimage runs in the rootfs; no grub-install,
  * no update-grub), and sfdisk for growing the root partition at first boot. The same names
  * exist on bookworm, jammy and noble.
  */
 export function bareMetalPackages(recipe: Recipe, distribution: Distribution): string[] {
-  const kernel = distribution.os === 'ubuntu' ? 'linux-image-generic' : 'linux-image-amd64';
+  const kernel = recipe.boot.kernel ?? (distribution.os === 'ubuntu' ? 'linux-image-generic' : 'linux-image-amd64');
   const grub = recipe.boot.firmware === 'bios' ? 'grub-pc-bin' : 'grub-efi-amd64-bin';
   return [kernel, 'initramfs-tools', grub, 'fdisk', 'e2fsprogs'];
 }
