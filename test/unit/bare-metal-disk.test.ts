@@ -100,6 +100,10 @@ describe('bare-metal boot configuration', () => {
     expect(bareMetalPackages(recipe({ boot: { firmware: 'bios' } }), distribution('noble'))).toEqual(
       expect.arrayContaining(['linux-image-generic', 'grub-pc-bin']),
     );
+    const cloud = bareMetalPackages(recipe({ boot: { kernel: 'linux-image-cloud-amd64' } }), distribution('bookworm'));
+    expect(cloud).toContain('linux-image-cloud-amd64');
+    expect(cloud).not.toContain('linux-image-amd64');
+    expect(() => recipe({ boot: { kernel: 'linux image; rm -rf /' } })).toThrow();
   });
 
   test('verify rejects an absurd disk_size and bad boot settings before any work', () => {
