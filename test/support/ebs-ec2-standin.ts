@@ -102,7 +102,10 @@ export class EbsEc2Standin {
   private rejectOnce = new Set<number>();
   private dieAt?: number;
   private dead = false;
-  private storedBlocks = 0;
+  /** Blocks stored so far (all snapshots). */
+  storedBlocks = 0;
+  /** Each block put is answered this much later (to catch a publisher mid-upload). */
+  blockDelayMs = 0;
   private readonly account = '111122223333';
 
   async start(): Promise<string> {
@@ -171,6 +174,14 @@ export class EbsEc2Standin {
       const body = Buffer.concat(chunks);
       const url = new URL(req.url ?? '/', 'http://standin');
       const isEbs = url.pathname.startsWith('/snapshots');
+      const delay = isEbs && req.method === 'PUT' ? this.blockDelayMs : 0;
+      setTimeout(() => this.answer(req, res, url, body, isEbs), delay);
+    });
+  }
+
+  private answer(req: IncomingMessage, res: ServerResponse, url: URL, body: Buffer, isEbs: boolean): void {
+    {
+      if (this.dead || res.destroyed) return void res.socket?.destroy();
       try {
         const region = this.authorize(req, isEbs ? 'ebs' : 'ec2');
         if (isEbs) this.ebs(req, res, url, body, region);
@@ -185,7 +196,7 @@ export class EbsEc2Standin {
           res.end(`<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>${e.code}</Code><Message>${escapeXml(e.message)}</Message></Error></Errors><RequestID>r</RequestID></Response>`);
         }
       }
-    });
+    }
   }
 
   /** SigV4: `AWS4-HMAC-SHA256 Credential=<key>/<date>/<region>/<service>/aws4_request, SignedHeaders=..., Signature=...`. */

@@ -1,13 +1,11 @@
+import { AmiEntry } from '../indexes/tailor-index';
+
 /**
  * What the index entry of an `ami` image records (entry field `ami`, which tailor's
  * consumers ignore): the region it was registered in, the snapshot there, and the image id
  * in every region it was registered in or copied to.
  */
-export interface AmiRecord {
-  region: string;
-  snapshot: string;
-  images: Record<string, string>;
-}
+export type AmiRecord = AmiEntry;
 
 export function isAmiRecord(value: unknown): value is AmiRecord {
   const v = value as AmiRecord | undefined;
