@@ -25,11 +25,12 @@ const snapshots = (region = '*') => `arn:${Aws.PARTITION}:ec2:${region}::snapsho
 const images = (region = '*') => `arn:${Aws.PARTITION}:ec2:${region}::image/*`;
 
 export interface AmiGrantOptions {
-  releaseLabels: string[];
-  /** Regions the image is copied to (CopyImage creates the copy there). */
-  copyRegions?: string[];
-  /** Whether images are shared with accounts (ModifyImageAttribute, ModifySnapshotAttribute). */
-  share?: boolean;
+  /** The release labels the role publishes under (the tag every condition names). */
+  readonly releaseLabels: string[];
+  /** Regions the image is copied to (CopyImage creates the copy there). @default none */
+  readonly copyRegions?: string[];
+  /** Whether images are shared with accounts (ModifyImageAttribute, ModifySnapshotAttribute). @default false */
+  readonly share?: boolean;
 }
 
 function describe(role: iam.IRole): void {
