@@ -68,7 +68,7 @@ describeWith('AMI publish and cleanup with S3 (Ceph RGW on loopback) and the EBS
     try {
       const imageFile = join(work, 'killed.json');
       await writeFile(imageFile, JSON.stringify(image));
-      standin.blockDelayMs = 100;
+      standin.blockDelayMs = 300;
       const before = standin.storedBlocks;
       const child = spawn(process.execPath, [worker.file, BUCKET, imageFile], { env: { ...process.env, ...rgw.server.env, ...standin.env('us-east-1'), NODE_NO_WARNINGS: '1' }, stdio: 'ignore' });
       const exited = new Promise((resolve) => child.on('exit', resolve));
