@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLog } from '../../lib/core/log';
@@ -97,6 +97,14 @@ describeWith('AMI publish through the EBS direct and EC2 APIs (stand-in)', [tool
     release();
     expect(standin.snapshots.has(left[0].id)).toBe(false);
     expect([...standin.snapshots.values()].filter((s) => s.tags.get(AMI_RELEASE_TAG) === 'cut').map((s) => s.id)).toEqual([record.snapshot]);
+  });
+
+  test('a damaged .raw.xz fails the publish in one line and its snapshot is deleted', async () => {
+    const { image } = await syntheticAmiImage({ dir: work, name: 'damaged', distribution: 'bookworm', releaseLabel: 'damaged', timestamp: '20261201.125000', layout: '1111' });
+    await truncate(image.artifacts[0].path, Math.floor(image.artifacts[0].size / 2));
+    await expect(publishAmi(image, quick, silentLog)).rejects.toThrow(/xz/);
+    expect([...standin.snapshots.values()].filter((s) => s.tags.get(AMI_RELEASE_TAG) === 'damaged')).toEqual([]);
+    expect(standin.liveImages().filter((i) => i.tags.get(AMI_RELEASE_TAG) === 'damaged')).toEqual([]);
   });
 
   test('copies to more regions and shares with accounts; removeAmi deregisters and deletes everywhere', async () => {
