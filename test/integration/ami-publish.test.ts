@@ -107,6 +107,18 @@ describeWith('AMI publish through the EBS direct and EC2 APIs (stand-in)', [tool
     expect(standin.liveImages().filter((i) => i.tags.get(AMI_RELEASE_TAG) === 'damaged')).toEqual([]);
   });
 
+  test('a retried job whose killed run registered the image replaces that image', async () => {
+    const spec = { dir: work, name: 'retried', distribution: 'bookworm', releaseLabel: 'retried', timestamp: '20261201.126000', layout: '11' };
+    const { image } = await syntheticAmiImage(spec);
+    const first = await publishAmi(image, quick, silentLog);
+    first.release(); // as if its process died before the index named it
+    const second = await publishAmi(image, quick, silentLog);
+    second.release();
+    expect(standin.images.get(first.record.images['eu-west-1'])!.deregistered).toBe(true);
+    expect(standin.snapshots.has(first.record.snapshot)).toBe(false);
+    expect(standin.liveImages().filter((i) => i.name === image.imageName).map((i) => i.id)).toEqual([second.record.images['eu-west-1']]);
+  });
+
   test('copies to more regions and shares with accounts; removeAmi deregisters and deletes everywhere', async () => {
     const { image } = await syntheticAmiImage({ dir: work, name: 'shared', distribution: 'bookworm', releaseLabel: 'hotdog', timestamp: '20261201.130000', layout: '101' });
     const { record, release } = await publishAmi(image, { ...quick, copyToRegions: ['us-west-2', 'eu-west-1'], shareWithAccounts: ['444455556666'] }, silentLog);

@@ -5,7 +5,7 @@ import { sleep } from '../../core/sleep';
 import { AmiRecord } from './ami-record';
 import { AmiArchitecture, copyImage, markRegistered, registerImage, shareImage, waitForSnapshot } from './ami-register';
 import { deleteSnapshot, removeAmi } from './ami-remove';
-import { holdLive, sweepSnapshots } from './ami-sweep';
+import { holdLive, sweepImages, sweepSnapshots } from './ami-sweep';
 import { AMI_WRITER_TAG, imageTags, snapshotTags, writerTag } from './ami-tags';
 import { AmiClients, createAmiClients } from './ec2-clients';
 import { SnapshotUploadResult, uploadSnapshot } from './snapshot-upload';
@@ -53,7 +53,7 @@ async function waitForImage(ec2: EC2Client, imageId: string, pollMs: number, sig
  */
 export async function publishAmi(image: BuiltImage, settings: AmiPublishSettings, log: BuildLog, signal?: AbortSignal): Promise<PublishedAmi> {
   const clients = settings.clients ?? createAmiClients();
-  const releases: (() => void)[] = [holdLive(image.imageName)];
+  const releases: (() => void)[] = [];
   const release = () => releases.forEach((r) => r());
   let snapshotId: string | undefined;
   const record: AmiRecord = { region: '', snapshot: '', images: {} };
@@ -67,6 +67,10 @@ export async function publishAmi(image: BuiltImage, settings: AmiPublishSettings
       return [];
     });
     if (swept.length > 0) log.debug(`ec2: swept ${swept.length} snapshot(s)`);
+    // A retried job: an image of this name that a killed run registered (no index names it,
+    // verify() saw to that) would make RegisterImage a duplicate. Gone writers' go now.
+    await sweepImages({ ec2, releaseLabel: image.releaseLabel, log, signal, known: async (name) => name !== image.imageName });
+    releases.push(holdLive(image.imageName));
 
     const writer = writerTag();
     const started = Date.now();
