@@ -70,7 +70,7 @@ describeWith('AMI publish and cleanup with S3 (Ceph RGW on loopback) and the EBS
       await writeFile(imageFile, JSON.stringify(image));
       standin.blockDelayMs = 300;
       const before = standin.storedBlocks;
-      const child = spawn(process.execPath, [worker.file, BUCKET, imageFile], { env: { ...process.env, ...rgw.server.env, ...standin.env('us-east-1'), NODE_NO_WARNINGS: '1' }, stdio: 'ignore' });
+      const child = spawn(process.execPath, [worker.file, BUCKET, imageFile], { env: { ...process.env, ...standin.env('us-east-1'), ...rgw.server.env, NODE_NO_WARNINGS: '1' }, stdio: 'ignore' });
       const exited = new Promise((resolve) => child.on('exit', resolve));
       for (let i = 0; i < 600 && standin.storedBlocks < before + 4; i += 1) await new Promise((r) => setTimeout(r, 25));
       child.kill('SIGKILL');
