@@ -15,6 +15,7 @@ const MODULES: Record<string, [file: string, exportName: string]> = {
   oci: ['oci', 'benchOci'],
   upload: ['upload', 'benchUpload'],
   synth: ['synth', 'benchSynth'],
+  ami: ['ami', 'benchAmi'],
 };
 
 /**
@@ -22,7 +23,7 @@ const MODULES: Record<string, [file: string, exportName: string]> = {
  * times over, and whose peer build take most of 20 minutes); CI runs it after the tests.
  */
 const SUBSETS: Record<string, string[]> = {
-  ci: ['lxd', 'docker', 'together', 'oci', 'upload', 'synth'],
+  ci: ['lxd', 'docker', 'together', 'oci', 'upload', 'synth', 'ami'],
 };
 
 async function main(): Promise<number> {

@@ -81,7 +81,8 @@ export function formatReport(report: CleanupReport): string {
   const verb = report.dryRun ? 'would remove' : 'removed';
   const lines = report.removed.map((item) => {
     const versions = item.versions > item.objects.length ? `, ${item.versions} versions` : '';
-    return `${verb} ${item.imageName} (${item.objects.length} files${versions})`;
+    const amis = item.amis?.length ? `; AMIs and snapshots ${item.amis.join(', ')}` : '';
+    return `${verb} ${item.imageName} (${item.objects.length} files${versions}${amis})`;
   });
   lines.push(`${report.removed.length} of ${report.considered} image(s) ${verb === 'removed' ? 'removed' : 'would be removed'} from ${report.location}${report.dryRun ? ' (dry run: nothing changed)' : ''}`);
   return `${lines.join('\n')}\n`;

@@ -25,6 +25,8 @@ export interface CreateImageOptions {
   publish?: boolean;
   bucket?: string;
   cloudfrontDistributionId?: string;
+  amiCopyTo?: string;
+  amiShareWith?: string;
   mirror?: string;
   securityMirror?: string;
   workDir?: string;
@@ -78,6 +80,8 @@ export function createImageCommand(version: string): Command {
     .option('--publish', 'publish to S3 (+ CloudFront, + the registry for docker images)')
     .option('--bucket <name>', 'S3 bucket to publish to (default: common bucket, else the --apt-repo s3:// bucket)')
     .option('--cloudfront-distribution-id <id>', 'invalidate the index on this distribution after publishing')
+    .option('--ami-copy-to <regions>', 'ami images: also copy the AMI to these regions (comma-separated)')
+    .option('--ami-share-with <accounts>', 'ami images: let these AWS accounts launch the AMI (comma-separated 12-digit ids)')
     .option('--mirror <url>', "override the distribution's archive")
     .option('--security-mirror <url>', 'override the security archive ("none" to leave it out)')
     .option('--work-dir <path>', 'where builds work (default: /var/tmp/tailor-image)')

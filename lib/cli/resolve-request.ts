@@ -9,7 +9,7 @@ import { quote } from '../core/message-text';
 import { Catalog, DirectoryCatalog, bundledRecipesDir } from '../recipes/catalog';
 import { bundleFlavour } from '../recipes/flavour';
 import { RosdistroCatalog } from '../recipes/rosdistro';
-import { StorageRequest } from '../storage/request';
+import { AmiRequest, StorageRequest } from '../storage/request';
 import { CreateImageOptions } from './create-image-options';
 import { checkAptRepoUrl, checkMirrorUrl } from './url-flags';
 
@@ -39,6 +39,22 @@ export function openCatalog(options: Pick<CreateImageOptions, 'rosdistroPath' | 
   return new DirectoryCatalog(options.recipesPath ? resolve(options.recipesPath) : bundledRecipesDir());
 }
 
+/** --ami-copy-to and --ami-share-with: lists of region names and account ids, only with --publish. */
+function amiSettingsFor(options: CreateImageOptions): AmiRequest | undefined {
+  const list = (flag: string, value: string | undefined, pattern: RegExp, what: string): string[] | undefined => {
+    if (value === undefined) return undefined;
+    if (!options.publish) throw new UsageError(`${flag} needs --publish (only a publish registers AMIs)`);
+    const items = value.split(',').map((item) => item.trim()).filter((item) => item !== '');
+    const bad = items.find((item) => !pattern.test(item));
+    if (items.length === 0 || bad !== undefined) throw new UsageError(`${flag} ${quote(bad ?? value)} is not ${what}`);
+    return [...new Set(items)];
+  };
+  const copyToRegions = list('--ami-copy-to', options.amiCopyTo, /^[a-z]{2}(-[a-z]+)+-\d$/, 'a comma-separated list of AWS regions');
+  const shareWithAccounts = list('--ami-share-with', options.amiShareWith, /^\d{12}$/, 'a comma-separated list of 12-digit AWS account ids');
+  if (!copyToRegions && !shareWithAccounts) return undefined;
+  return { ...(copyToRegions ? { copyToRegions } : {}), ...(shareWithAccounts ? { shareWithAccounts } : {}) };
+}
+
 /** At most one storage mode; none means build-only (and the caller says so). */
 export function storageFor(
   options: CreateImageOptions,
@@ -59,6 +75,7 @@ export function storageFor(
   if (options.cloudfrontDistributionId !== undefined && !options.publish) {
     throw new UsageError('--cloudfront-distribution-id needs --publish (only a publish invalidates CloudFront)');
   }
+  const ami = amiSettingsFor(options);
   if (options.publish) {
     let bucket = options.bucket ?? commonBucket;
     if (bucket === undefined) {
@@ -68,7 +85,7 @@ export function storageFor(
       bucket = aptRepo.slice('s3://'.length).split('/')[0];
     }
     if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) throw new UsageError(`${quote(bucket)} is not an S3 bucket name`);
-    return { mode: 'publish', bucket, ...(cloudfront ? { cloudfrontDistributionId: cloudfront } : {}) };
+    return { mode: 'publish', bucket, ...(cloudfront ? { cloudfrontDistributionId: cloudfront } : {}), ...(ami ? { ami } : {}) };
   }
   if (options.localStorage) return { mode: 'local', path: resolve(options.localStoragePath ?? DEFAULT_IMAGES_DIR) };
   return { mode: 'build-only', path: resolve(DEFAULT_IMAGES_DIR) };

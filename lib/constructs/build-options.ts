@@ -58,4 +58,8 @@ export interface ImageBuildOptions extends ProjectNetworkProps {
   readonly cacheMaxAge?: Duration;
   /** How long build logs are kept. @default THREE_MONTHS */
   readonly logRetention?: logs.RetentionDays;
+  /** ami recipes: regions the AMI is copied to besides the stack's (`--ami-copy-to`). @default none */
+  readonly amiCopyRegions?: string[];
+  /** ami recipes: AWS accounts allowed to launch the AMI (`--ami-share-with`). @default none */
+  readonly amiShareAccounts?: string[];
 }

@@ -13,6 +13,7 @@ import { ImageBuildOptions } from './build-options';
 import { BuilderAsset } from './builder-asset';
 import { IImageStore, ImageStore } from './image-store';
 import { acknowledgeWildcards } from './nag';
+import { grantAmiPublish } from './ami-grants';
 import { loadBuildSpec, makeTailorProject } from './project-base';
 import { RecipeSource, RecipeSummary } from './recipe-source';
 import { invalidProps } from './validation';
@@ -22,6 +23,8 @@ export const HOST_PACKAGES: Readonly<Record<BuildType, string[]>> = {
   lxd: [],
   bare_metal: ['fdisk', 'dosfstools', 'mtools', 'e2fsprogs'],
   docker: ['skopeo'],
+  // The EC2-ready disk is the bare-metal disk; the AMI publish needs nothing more on the host.
+  ami: ['fdisk', 'dosfstools', 'mtools', 'e2fsprogs'],
 };
 /** ubuntu-keyring is part of every Ubuntu system (the CodeBuild image); Debian's keyring is added. */
 const COMMON_HOST_PACKAGES = [
@@ -33,6 +36,7 @@ export const DEFAULT_COMPUTE: Readonly<Record<BuildType, codebuild.ComputeType>>
   lxd: codebuild.ComputeType.MEDIUM,
   bare_metal: codebuild.ComputeType.LARGE,
   docker: codebuild.ComputeType.MEDIUM,
+  ami: codebuild.ComputeType.LARGE,
 };
 
 /** Where the builder keeps its bootstrap cache; the buildspec caches this path in S3. */
@@ -42,7 +46,7 @@ export const BUILD_CACHE_DIR = '/var/cache/tailor-image';
 const PROJECT_VARIABLES = [
   'IMAGE_NAME', 'BUILD_TYPE', 'DISTRIBUTION', 'DISTRIBUTIONS', 'ORGANIZATION', 'RELEASE_LABEL', 'RELEASE_LABELS',
   'RELEASE_TRACK', 'FLAVOUR', 'IMAGE_BUCKET', 'IMAGE_URL', 'CLOUDFRONT_DISTRIBUTION_ID', 'APT_REPO', 'DOCKER_REGISTRY',
-  'MIRROR', 'TIMESTAMP', 'CATALOG_ARGS', 'HOST_PACKAGES', 'TAILOR_IMAGE_CACHE_DIR', 'CACHE_MAX_AGE_HOURS', 'CACHE_LOCATION', 'APT_REPO_KEY',
+  'MIRROR', 'TIMESTAMP', 'CATALOG_ARGS', 'HOST_PACKAGES', 'TAILOR_IMAGE_CACHE_DIR', 'CACHE_MAX_AGE_HOURS', 'CACHE_LOCATION', 'APT_REPO_KEY', 'AMI_COPY_TO', 'AMI_SHARE_WITH',
 ];
 
 /** The shared options, with the two a project cannot do without (the factory reads them from its catalog) required. */
@@ -132,6 +136,8 @@ export class ImageBuildProject extends Construct {
       HOST_PACKAGES: plain(hostPackages.join(' ')),
       TAILOR_IMAGE_CACHE_DIR: plain(BUILD_CACHE_DIR),
       CACHE_LOCATION: plain(props.cacheBucket ? `${props.cacheBucket.bucketName}/${recipe.name}` : ''),
+      AMI_COPY_TO: plain((props.amiCopyRegions ?? []).join(',')),
+      AMI_SHARE_WITH: plain((props.amiShareAccounts ?? []).join(',')),
       CACHE_MAX_AGE_HOURS: plain(props.cacheMaxAge ? String(Math.max(1, Math.ceil(props.cacheMaxAge.toHours({ integral: false })))) : ''),
     };
     for (const [name, value] of Object.entries(props.environment ?? {})) env[name] = plain(value);
@@ -165,6 +171,9 @@ export class ImageBuildProject extends Construct {
       'The simplestreams files are rebuilt from every release index (read-only) and written under streams/v1/ only.');
 
     store.grantInvalidation(role);
+    if (recipe.buildType === 'ami') {
+      grantAmiPublish(role, { releaseLabels: this.releaseLabels, copyRegions: props.amiCopyRegions, share: (props.amiShareAccounts ?? []).length > 0 });
+    }
     if (props.aptRepo?.startsWith('s3://')) this.grantAptRepository(role, props.aptRepo);
 
     if (props.repository) {

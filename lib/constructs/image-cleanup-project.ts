@@ -5,6 +5,7 @@ import { Construct } from 'constructs';
 import { BuilderAsset } from './builder-asset';
 import { IImageStore, ImageStore } from './image-store';
 import { acknowledgeWildcards } from './nag';
+import { grantAmiCleanup } from './ami-grants';
 import { ProjectNetworkProps, loadBuildSpec, makeTailorProject } from './project-base';
 import { invalidProps } from './validation';
 
@@ -27,6 +28,8 @@ export interface ImageCleanupProjectProps extends ProjectNetworkProps {
   readonly projectName?: string;
   /** How long cleanup logs are kept. @default ONE_MONTH */
   readonly logRetention?: logs.RetentionDays;
+  /** The releases hold ami images: the cleanup deregisters AMIs and deletes their snapshots (by tag). @default false */
+  readonly amis?: boolean;
 }
 
 /**
@@ -82,5 +85,6 @@ export class ImageCleanupProject extends Construct {
     acknowledgeWildcards(role, { resources: [props.store.indexObjectsArn(), props.store.streamsObjectsArn()] },
       'The simplestreams files are rebuilt from every release index (read-only) and written under streams/v1/ only.');
     props.store.grantInvalidation(role);
+    if (props.amis) grantAmiCleanup(role, labels);
   }
 }

@@ -2,4 +2,10 @@
 export type StorageRequest =
   | { mode: 'build-only'; path: string }
   | { mode: 'local'; path: string }
-  | { mode: 'publish'; bucket: string; cloudfrontDistributionId?: string };
+  | { mode: 'publish'; bucket: string; cloudfrontDistributionId?: string; ami?: AmiRequest };
+
+/** How ami images are registered on publish (--ami-copy-to, --ami-share-with). */
+export interface AmiRequest {
+  copyToRegions?: string[];
+  shareWithAccounts?: string[];
+}

@@ -1,4 +1,5 @@
-import { randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BuiltImage, mainArtifact } from '../../lib/core/image';
@@ -59,4 +60,38 @@ export async function syntheticImage(spec: SyntheticImageSpec): Promise<BuiltIma
 /** The PlannedImage a run would hand its store for this image (what verify() checks). */
 export function plannedOf(image: BuiltImage): PlannedImage {
   return { imageName: image.imageName, releaseLabel: image.releaseLabel, buildType: image.buildType, indexKey: image.indexKey, fileName: mainArtifact(image).fileName };
+}
+
+/**
+ * A synthetic raw disk for the AMI tests: `layout` says, per 512 KiB block, whether it is
+ * zeros (`0`) or random data (`1`); `tail` bytes of random data follow (a last, partial
+ * block). Written as `<path>` and compressed to `<path>.xz` (kept both); returns the raw
+ * bytes' sha256 and the indexes of the non-zero blocks.
+ */
+export async function syntheticRawDisk(path: string, layout: string, tail = 0): Promise<{ raw: string; xz: string; size: number; sha256: string; dataBlocks: number[] }> {
+  const block = 512 * 1024;
+  const parts: Buffer[] = [];
+  const dataBlocks: number[] = [];
+  for (const [index, kind] of [...layout].entries()) {
+    if (kind === '1') dataBlocks.push(index);
+    parts.push(kind === '1' ? randomBytes(block) : Buffer.alloc(block));
+  }
+  if (tail > 0) {
+    dataBlocks.push(layout.length);
+    parts.push(randomBytes(tail));
+  }
+  const disk = Buffer.concat(parts);
+  await writeFile(path, disk);
+  execFileSync('xz', ['-0', '-k', '-f', '-T1', path]);
+  return { raw: path, xz: `${path}.xz`, size: disk.length, sha256: createHash('sha256').update(disk).digest('hex'), dataBlocks };
+}
+
+/** A BuiltImage of build type ami whose image file is this .raw.xz disk. */
+export async function syntheticAmiImage(spec: Omit<SyntheticImageSpec, 'size' | 'buildType' | 'extension'> & { layout: string; tail?: number }): Promise<{ image: BuiltImage; disk: Awaited<ReturnType<typeof syntheticRawDisk>> }> {
+  const image = await syntheticImage({ ...spec, size: 0, buildType: 'ami', extension: 'raw.xz' });
+  const file = mainArtifact(image);
+  const disk = await syntheticRawDisk(file.path.replace(/\.xz$/, ''), spec.layout, spec.tail ?? 0);
+  const digest = await digestFile(file.path);
+  image.artifacts[0] = { ...file, ...digest };
+  return { image: { ...image, indexKey: 'ami' }, disk };
 }

@@ -7,7 +7,7 @@ import { ImageFactory, ImageFactoryProps } from '../../lib/constructs/image-fact
 
 export interface CatalogRecipe {
   name: string;
-  build_type: 'lxd' | 'bare_metal' | 'docker';
+  build_type: 'lxd' | 'bare_metal' | 'docker' | 'ami';
   os_versions: string[];
   ansible?: boolean;
   /** The recipe's user reads its password from this variable. */

@@ -20,8 +20,11 @@ const withSecret = writeCatalog([
   { name: 'dev-env', build_type: 'docker', os_versions: ['noble'] },
 ]);
 
+const withAmi = writeCatalog([{ name: 'fleet', build_type: 'ami', os_versions: ['bookworm'] }]);
+
 const configurations: Record<string, (stack: Stack) => ImageFactoryProps> = {
   'the defaults': () => ({ recipes: RecipeSource.directory(catalog) }),
+  'an ami recipe copied and shared': () => ({ recipes: RecipeSource.directory(withAmi), amiCopyRegions: ['us-west-2'], amiShareAccounts: ['444455556666'] }),
   'an existing store': (stack) => ({
     recipes: RecipeSource.directory(catalog),
     store: ImageStore.fromBucketName(stack, 'Existing', 'acme-images', { distributionId: 'E1EXAMPLE' }),

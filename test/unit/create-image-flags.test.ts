@@ -78,6 +78,14 @@ describe('create_image flags', () => {
     expect(request(args).installBundle).toBe(false);
   });
 
+  test('--ami-copy-to and --ami-share-with go to the publish store as lists', () => {
+    const args = ['--name', 'webapp', '--distribution', 'noble', '--publish', '--bucket', 'acme-images',
+      '--ami-copy-to', 'us-west-2, eu-central-1,us-west-2', '--ami-share-with', '444455556666'];
+    expect(storage(args)).toEqual({
+      mode: 'publish', bucket: 'acme-images', ami: { copyToRegions: ['us-west-2', 'eu-central-1'], shareWithAccounts: ['444455556666'] },
+    });
+  });
+
   test('a rosdistro supplies the catalog and the common settings', () => {
     const args = ['--name', 'bot', '--distribution', 'jammy', '--rosdistro-path', ROSDISTRO, '--publish'];
     expect(request(args)).toMatchObject({
@@ -104,6 +112,9 @@ describe('create_image flags', () => {
     ['bad mirror', ['--mirror', 'deb.debian.org'], 'is not an http(s)://'],
     ['rosdistro and recipes path', ['--rosdistro-path', ROSDISTRO, '--recipes-path', '/tmp'], 'exclusive'],
     ['cloudfront without publish', ['--cloudfront-distribution-id', 'E1'], '--cloudfront-distribution-id needs --publish'],
+    ['ami copies without publish', ['--ami-copy-to', 'us-west-2'], '--ami-copy-to needs --publish'],
+    ['not a region', ['--publish', '--bucket', 'acme-images', '--ami-copy-to', 'us-west-2,Mars'], '--ami-copy-to "Mars" is not a comma-separated list of AWS regions'],
+    ['not an account', ['--publish', '--bucket', 'acme-images', '--ami-share-with', '1234'], 'is not a comma-separated list of 12-digit AWS account ids'],
     ['file:// mirror', ['--mirror', 'file:///srv/debian'], 'file:// mirrors are not supported'],
     ['file:// security mirror', ['--security-mirror', 'file:///srv/debian-security'], 'file:// mirrors are not supported'],
     ['"none" as the main mirror', ['--mirror', 'none'], 'is not an http(s)://'],

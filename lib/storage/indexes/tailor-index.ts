@@ -19,6 +19,15 @@ export interface IndexEntry {
   build_type?: string;
   /** Added: registry reference of a pushed docker image. */
   reference?: string;
+  /** Added: an `ami` image's registration (tailor's consumers ignore it; docs/PUBLISHING.md). */
+  ami?: AmiEntry;
+}
+
+/** Where an `ami` image was registered: its region, the snapshot there, the image id per region. */
+export interface AmiEntry {
+  region: string;
+  snapshot: string;
+  images: Record<string, string>;
 }
 
 export type TailorIndex = Record<string, Record<string, Record<string, Record<string, IndexEntry>>>>;

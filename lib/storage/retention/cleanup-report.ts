@@ -8,6 +8,8 @@ export interface CleanupItem {
   objects: string[];
   /** Object versions and delete markers that go (S3 only). */
   versions: number;
+  /** `<region>:<id>` of the AMIs (and the snapshot they were registered from) that go (ami images). */
+  amis?: string[];
 }
 
 export interface CleanupReport {

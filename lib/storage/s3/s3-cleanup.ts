@@ -10,8 +10,12 @@ import { rewriteBucketStreams } from './bucket-streams';
 import { checkReleaseAccess } from './s3-access';
 import { entryKey, indexKey, objectKey } from './s3-keys';
 import { deleteObject, forEachLimited, ListedVersion, listVersions } from './s3-objects';
-import { listEntries, TailorIndex, withoutImages } from '../indexes/tailor-index';
+import { AmiEntry, listEntries, TailorIndex, withoutImages } from '../indexes/tailor-index';
 import { putTombstones } from './s3-tombstones';
+import { removeAmi } from '../ec2/ami-remove';
+import { sweepImages, sweepSnapshots } from '../ec2/ami-sweep';
+import { AmiClients, createAmiClients } from '../ec2/ec2-clients';
+import { listEntryObjects, namesIn } from './s3-index';
 
 export interface S3CleanupOptions {
   client: S3Client;
@@ -23,6 +27,8 @@ export interface S3CleanupOptions {
   log: BuildLog;
   cloudfrontDistributionId?: string;
   cloudFront?: CloudFrontClient;
+  /** EC2 clients for releases with ami images (default: the standard SDK configuration). */
+  amiClients?: AmiClients;
   signal?: AbortSignal;
 }
 
@@ -34,7 +40,10 @@ export interface S3CleanupOptions {
  *      before this cleanup (on servers without conditional writes such a write lands);
  *   2. every version of each image's entry object;
  *   3. the index entries, through the same conditional, read-back index update publishers use;
- *   4. every version (and delete marker) of the image, its .md5, .sha256 and .manifest.
+ *   4. every version (and delete marker) of the image, its .md5, .sha256 and .manifest;
+ *   5. for ami images, each AMI the entry records deregistered (every region) and its
+ *      snapshots deleted; then the release's half-made snapshots and unindexed AMIs of
+ *      stopped publishers are swept (lib/storage/ec2/ami-sweep.ts).
  * A cleanup that dies between 3 and 4 leaves only unnamed objects; run it again later or
  * let a lifecycle rule take them. Only images the index names are ever considered.
  */
@@ -62,6 +71,7 @@ export async function cleanupS3(options: S3CleanupOptions): Promise<CleanupRepor
         distribution: slot.distribution,
         objects: [...objects, ...(entryVersions.length ? [entryKey(releaseLabel, entry.file)] : [])],
         versions: versions.length + entryVersions.length,
+        ...(entry.ami ? { amis: [...Object.entries(entry.ami.images).map(([region, id]) => `${region}:${id}`), `${entry.ami.region}:${entry.ami.snapshot}`] } : {}),
       },
       versions,
       entryVersions,
@@ -73,7 +83,11 @@ export async function cleanupS3(options: S3CleanupOptions): Promise<CleanupRepor
     considered: candidates.length,
     removed: planned.map((p) => p.item),
   };
-  if (options.dryRun || planned.length === 0) return report;
+  if (options.dryRun) return report;
+  if (planned.length === 0) {
+    if (listEntries(index).some(({ entry }) => entry.ami || entry.build_type === 'ami')) await cleanupAmis(options, [], indexOptions);
+    return report;
+  }
 
   const remove = (versions: ListedVersion[]) =>
     forEachLimited(versions, 8, (v) => deleteObject(client, bucket, v.key, v.versionId && v.versionId !== 'null' ? v.versionId : undefined, signal));
@@ -87,6 +101,8 @@ export async function cleanupS3(options: S3CleanupOptions): Promise<CleanupRepor
   // The streams stop naming the images before their files go (docs/IMAGE_SERVER.md).
   await rewriteBucketStreams({ client, bucket, signal });
   await remove(planned.flatMap((p) => p.versions));
+  const withAmi = listEntries(index).some(({ entry }) => entry.ami || entry.build_type === 'ami');
+  if (withAmi) await cleanupAmis(options, expired.flatMap(({ entry }) => (entry.ami ? [entry.ami] : [])), indexOptions);
 
   if (options.cloudfrontDistributionId) {
     const cloudFront = options.cloudFront ?? createCloudFrontClient();
@@ -99,4 +115,23 @@ export async function cleanupS3(options: S3CleanupOptions): Promise<CleanupRepor
     }
   }
   return report;
+}
+
+/** Removes the AMIs of expired entries, then sweeps what stopped publishers left (step 5). */
+async function cleanupAmis(options: S3CleanupOptions, records: AmiEntry[], indexOptions: S3IndexOptions): Promise<void> {
+  const clients = options.amiClients ?? createAmiClients();
+  try {
+    for (const record of records) {
+      const removed = await removeAmi(record, (region) => clients.ec2(region), options.signal);
+      options.log.info(`deregistered and deleted ${removed.join(', ')}`);
+    }
+    const ec2 = clients.ec2();
+    const sweep = { ec2, releaseLabel: options.releaseLabel, log: options.log, signal: options.signal };
+    await sweepSnapshots(sweep);
+    const named = namesIn((await readS3Index(indexOptions)).index);
+    const entries = new Set((await listEntryObjects(indexOptions)).map((e) => e.name));
+    await sweepImages({ ...sweep, known: async (name) => named.has(name) || entries.has(name) });
+  } finally {
+    if (!options.amiClients) clients.destroy();
+  }
 }

@@ -12,14 +12,19 @@ import { rewriteBucketStreams } from './bucket-streams';
 import { checkReleaseAccess } from './s3-access';
 import { createCloudFrontClient, createS3Client } from '../../core/s3-client';
 import { invalidatePaths } from './s3-cloudfront';
-import { ConditionMode, readS3Index, S3IndexWriter, StoredEntry, putEntryObject } from './s3-index';
+import { ConditionMode, listEntryObjects, namesIn, readS3Index, S3IndexWriter, StoredEntry, putEntryObject } from './s3-index';
 import { entryKey, indexKey, objectKey, removedKey } from './s3-keys';
 import { deleteObject, headOrUndefined, putText } from './s3-objects';
 import { listTombstoned, putTombstones } from './s3-tombstones';
 import { DEFAULT_TUNING, UploadTuning, uploadFile } from './s3-upload';
 import { ImageStore, PlannedImage, StoredFile, StoredImage } from '../store';
-import { entryAt, entryFor, IndexSlot, SlotTakenError, withEntryInFreeSlot } from '../indexes/tailor-index';
+import { entryAt, entryFor, IndexSlot, SlotTakenError, TailorIndex, withEntryInFreeSlot } from '../indexes/tailor-index';
 import { checkSlotFree } from '../planned-slot';
+import { AmiPublishSettings, PublishedAmi, publishAmi } from '../ec2/ami-publish';
+import { removeAmi } from '../ec2/ami-remove';
+import { sweepImages } from '../ec2/ami-sweep';
+import { createAmiClients } from '../ec2/ec2-clients';
+import { checkAmiAccess } from '../ec2/ami-access';
 
 /** Images never change under their name: a CDN may keep them for a year without asking. */
 export const IMAGE_CACHE_CONTROL = 'public, max-age=31536000, immutable';
@@ -39,6 +44,8 @@ export interface S3StoreOptions {
    * each docker image has a registry; put() pushes docker images to theirs before indexing.
    */
   images?: PlannedImage[];
+  /** How `ami` images are registered (copies, shares); see lib/storage/ec2/. */
+  ami?: AmiPublishSettings;
 }
 
 export function contentTypeOf(fileName: string): string {
@@ -58,6 +65,14 @@ export function describeS3Error(error: unknown): string {
   const message = (e?.message ?? String(error)).split('\n')[0];
   const name = e?.name && e.name !== 'Error' && !message.includes(e.name) ? `${e.name}: ` : '';
   return `${name}${message}${status ? ` (HTTP ${status})` : ''}`;
+}
+
+/** Turns a failure of a publish step into one BuildError line naming the step. */
+function failedWhile(imageName: string, signal?: AbortSignal) {
+  return (what: string) => (error: unknown): never => {
+    if (signal?.aborted || error instanceof BuildError) throw error;
+    throw new BuildError(`publish of ${imageName} failed while ${what}: ${describeS3Error(error)}`);
+  };
 }
 
 /**
@@ -108,6 +123,8 @@ export class S3ImageStore implements ImageStore {
     } catch (error) {
       throw new BuildError(`cannot publish to s3://${this.bucket}: ${describeS3Error(error)}`);
     }
+    const amiLabels = [...new Set(planned.filter((image) => image.buildType === 'ami').map((image) => image.releaseLabel))];
+    if (amiLabels.length > 0) await checkAmiAccess(amiLabels, this.options.ami?.clients);
     for (const label of labels) {
       const where = `s3://${this.bucket}/${indexKey(label)}`;
       const options = { client: this.client, bucket: this.bucket, releaseLabel: label, log: silentLog };
@@ -132,10 +149,7 @@ export class S3ImageStore implements ImageStore {
       image = { ...image, reference: pushed.pinned ?? pushed.reference };
       log.info(`pushed ${image.reference}`);
     }
-    const stage = (what: string) => (error: unknown): never => {
-      if (signal?.aborted || error instanceof BuildError) throw error;
-      throw new BuildError(`publish of ${image.imageName} failed while ${what}: ${describeS3Error(error)}`);
-    };
+    const stage = failedWhile(image.imageName, signal);
     const label = image.releaseLabel;
     const files: StoredFile[] = [];
     for (const artifact of image.artifacts) {
@@ -143,10 +157,29 @@ export class S3ImageStore implements ImageStore {
     }
     await this.putSideFiles(image, log, signal).catch(stage('uploading its checksum and manifest files'));
 
+    // An ami image: the AMI is registered after its files are in place and before its entry
+    // is written, so no entry ever names an AMI that is not there (lib/storage/ec2/).
+    let ami: PublishedAmi | undefined;
+    if (image.buildType === 'ami') ami = await publishAmi(image, this.options.ami ?? {}, log, signal).catch(stage('registering its AMI'));
+    try {
+      return await this.index(image, files, ami, log, signal);
+    } finally {
+      ami?.release();
+    }
+  }
+
+  /** Writes the entry object and the index (then streams and CloudFront) for uploaded files. */
+  private async index(image: BuiltImage, files: StoredFile[], ami: PublishedAmi | undefined, log: BuildLog, signal?: AbortSignal): Promise<StoredImage> {
+    const stage = failedWhile(image.imageName, signal);
+    const label = image.releaseLabel;
     const { slot, entry } = entryFor(image);
+    if (ami) entry.ami = ami.record;
     const stored: StoredEntry = { slot, entry };
     const indexOptions = { client: this.client, bucket: this.bucket, releaseLabel: label, log, signal, maxRounds: this.options.maxIndexRounds };
-    const entryKeyWritten = await putEntryObject(indexOptions, stored).catch(stage('writing its index entry'));
+    const entryKeyWritten = await putEntryObject(indexOptions, stored).catch(async (error: unknown) => {
+      if (ami && !signal?.aborted) await this.removeAmiOf(image, ami, log);
+      return stage('writing its index entry')(error);
+    });
     log.debug(`s3: entry written s3://${this.bucket}/${entryKeyWritten}`);
 
     const where = `s3://${this.bucket}/${indexKey(label)}`;
@@ -158,12 +191,15 @@ export class S3ImageStore implements ImageStore {
         if (!(error instanceof SlotTakenError)) return stage('updating the index')(error);
         // Another image took the slot first: this one is withdrawn, never indexed.
         await this.withdraw(image, slot, log, signal);
+        if (ami) await this.removeAmiOf(image, ami, log);
         throw new BuildError(`${error.message} (${image.imageName} was not published: its objects are removed)`);
       });
     this.conditionMode = writer.conditionMode;
     if (entryAt(result.index, slot)?.file !== image.imageName) {
+      if (ami) await this.removeAmiOf(image, ami, log);
       throw new BuildError(`${image.imageName} was not indexed: a tombstone in s3://${this.bucket}/${removedKey(label, image.imageName)} says it was removed`);
     }
+    if (ami) await this.sweepUnindexedImages(label, result.index, log, signal);
     log.info(`published ${image.imageName} to s3://${this.bucket}/${objectKey(label, '')} (index: ${result.writes} write(s), ${result.conflicts} lost race(s))`);
 
     // The simplestreams files (docs/IMAGE_SERVER.md) follow the index. They are rebuilt from
@@ -269,6 +305,33 @@ export class S3ImageStore implements ImageStore {
     if (kept.length > 0) log.warn(`${image.imageName} is withdrawn, but these objects stay, unnamed: ${kept.join(', ')}`);
   }
 
+  /** Takes back the AMI of an image that is not indexed after all (a warning if it cannot). */
+  private async removeAmiOf(image: BuiltImage, ami: PublishedAmi, log: BuildLog): Promise<void> {
+    const clients = this.options.ami?.clients ?? createAmiClients();
+    try {
+      await removeAmi(ami.record, (region) => clients.ec2(region));
+    } catch (error) {
+      log.warn(`the AMI of ${image.imageName} stays registered (${Object.values(ami.record.images).join(', ')}): ${describeS3Error(error)}; the next publish or cleanup removes it`);
+    } finally {
+      if (!this.options.ami?.clients) clients.destroy();
+    }
+  }
+
+  /** Deregisters the release's images that publishers killed before their entry left behind. */
+  private async sweepUnindexedImages(label: string, index: TailorIndex, log: BuildLog, signal?: AbortSignal): Promise<void> {
+    const clients = this.options.ami?.clients ?? createAmiClients();
+    try {
+      const named = namesIn(index);
+      const entries = new Set((await listEntryObjects({ client: this.client, bucket: this.bucket, releaseLabel: label, log, signal })).map((e) => e.name));
+      await sweepImages({ ec2: clients.ec2(), releaseLabel: label, log, signal, known: async (name) => named.has(name) || entries.has(name) });
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      log.warn(`unindexed AMIs of ${label} not swept: ${describeS3Error(error)}`);
+    } finally {
+      if (!this.options.ami?.clients) clients.destroy();
+    }
+  }
+
   private async invalidate(label: string, imageName: string, log: BuildLog, signal?: AbortSignal): Promise<void> {
     const distribution = this.options.cloudfrontDistributionId;
     if (!distribution) return;
@@ -288,8 +351,8 @@ export class S3ImageStore implements ImageStore {
 }
 
 export function createS3Store(
-  storage: { bucket: string; cloudfrontDistributionId?: string },
+  storage: { bucket: string; cloudfrontDistributionId?: string; ami?: AmiPublishSettings },
   images: PlannedImage[] = [],
 ): S3ImageStore {
-  return new S3ImageStore({ bucket: storage.bucket, cloudfrontDistributionId: storage.cloudfrontDistributionId, images });
+  return new S3ImageStore({ bucket: storage.bucket, cloudfrontDistributionId: storage.cloudfrontDistributionId, images, ami: storage.ami });
 }
