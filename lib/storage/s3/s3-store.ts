@@ -6,7 +6,7 @@ import { Artifact, BuiltImage, mainArtifact } from '../../core/image';
 import { requireHostTools } from '../../core/host-tools';
 import { BuildLog, silentLog } from '../../core/log';
 import { checkPushTarget, pushBuiltImage } from '../registry/push';
-import { checksumFiles, manifestFileName } from '../side-files';
+import { checksumFiles, manifestFileName, sbomFileNames, sbomFiles } from '../side-files';
 import { BuildError, UsageError } from '../../core/errors';
 import { rewriteBucketStreams } from './bucket-streams';
 import { checkReleaseAccess } from './s3-access';
@@ -46,6 +46,8 @@ export function contentTypeOf(fileName: string): string {
   if (fileName.endsWith('.xz')) return 'application/x-xz';
   if (fileName.endsWith('.zst')) return 'application/zstd';
   if (fileName.endsWith('.tar')) return 'application/x-tar';
+  if (fileName.endsWith('.spdx.json')) return 'application/spdx+json';
+  if (fileName.endsWith('.cdx.json')) return 'application/vnd.cyclonedx+json';
   if (fileName.endsWith('.json')) return 'application/json';
   if (/\.(md5|sha256|manifest|txt)$/.test(fileName)) return 'text/plain; charset=utf-8';
   return 'application/octet-stream';
@@ -227,7 +229,7 @@ export class S3ImageStore implements ImageStore {
     return stored;
   }
 
-  /** `<image>.md5`, `<image>.sha256` in md5sum/sha256sum format, and `<image>.manifest`. */
+  /** `<image>.md5`, `<image>.sha256` in md5sum/sha256sum format, `<image>.manifest` and the SBOMs. */
   private async putSideFiles(image: BuiltImage, log: BuildLog, signal?: AbortSignal): Promise<void> {
     mainArtifact(image);
     const side = checksumFiles(image);
@@ -237,6 +239,7 @@ export class S3ImageStore implements ImageStore {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
       log.warn(`${image.imageName} has no package manifest; publishing without one`);
     }
+    for (const sbom of sbomFiles(image)) side.push({ fileName: sbom.fileName, text: await readFile(sbom.path, 'utf8') });
     await Promise.all(
       side.map(async ({ fileName, text }) => {
         const key = objectKey(image.releaseLabel, fileName);
@@ -259,6 +262,7 @@ export class S3ImageStore implements ImageStore {
       entryKey(label, image.imageName),
       ...image.artifacts.map((artifact) => objectKey(label, artifact.fileName)),
       ...[...checksumFiles(image), { fileName: manifestFileName(image) }].map((file) => objectKey(label, file.fileName)),
+      ...(image.sbomPaths ? Object.values(sbomFileNames(image)).map((fileName) => objectKey(label, fileName)) : []),
     ];
     const kept: string[] = [];
     for (const key of keys) {
