@@ -25,6 +25,7 @@ export interface CreateImageOptions {
   publish?: boolean;
   bucket?: string;
   cloudfrontDistributionId?: string;
+  signingKey?: string;
   mirror?: string;
   securityMirror?: string;
   workDir?: string;
@@ -78,6 +79,7 @@ export function createImageCommand(version: string): Command {
     .option('--publish', 'publish to S3 (+ CloudFront, + the registry for docker images)')
     .option('--bucket <name>', 'S3 bucket to publish to (default: common bucket, else the --apt-repo s3:// bucket)')
     .option('--cloudfront-distribution-id <id>', 'invalidate the index on this distribution after publishing')
+    .option('--signing-key <file>', 'OpenPGP secret key (no passphrase): sign each release folder (SHA256SUMS.gpg), its index and pushed docker images')
     .option('--mirror <url>', "override the distribution's archive")
     .option('--security-mirror <url>', 'override the security archive ("none" to leave it out)')
     .option('--work-dir <path>', 'where builds work (default: /var/tmp/tailor-image)')

@@ -59,6 +59,10 @@ export function storageFor(
   if (options.cloudfrontDistributionId !== undefined && !options.publish) {
     throw new UsageError('--cloudfront-distribution-id needs --publish (only a publish invalidates CloudFront)');
   }
+  if (options.signingKey !== undefined && !options.publish && !options.localStorage) {
+    throw new UsageError('--signing-key needs --local-storage or --publish (a build-only folder has no release to sign)');
+  }
+  const signing = options.signingKey !== undefined ? { signingKey: resolve(options.signingKey) } : {};
   if (options.publish) {
     let bucket = options.bucket ?? commonBucket;
     if (bucket === undefined) {
@@ -68,9 +72,9 @@ export function storageFor(
       bucket = aptRepo.slice('s3://'.length).split('/')[0];
     }
     if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) throw new UsageError(`${quote(bucket)} is not an S3 bucket name`);
-    return { mode: 'publish', bucket, ...(cloudfront ? { cloudfrontDistributionId: cloudfront } : {}) };
+    return { mode: 'publish', bucket, ...(cloudfront ? { cloudfrontDistributionId: cloudfront } : {}), ...signing };
   }
-  if (options.localStorage) return { mode: 'local', path: resolve(options.localStoragePath ?? DEFAULT_IMAGES_DIR) };
+  if (options.localStorage) return { mode: 'local', path: resolve(options.localStoragePath ?? DEFAULT_IMAGES_DIR), ...signing };
   return { mode: 'build-only', path: resolve(DEFAULT_IMAGES_DIR) };
 }
 

@@ -1,5 +1,5 @@
 /** Where the finished images of a run go (one storage mode for the whole run). */
 export type StorageRequest =
   | { mode: 'build-only'; path: string }
-  | { mode: 'local'; path: string }
-  | { mode: 'publish'; bucket: string; cloudfrontDistributionId?: string };
+  | { mode: 'local'; path: string; signingKey?: string }
+  | { mode: 'publish'; bucket: string; cloudfrontDistributionId?: string; signingKey?: string };
