@@ -12,7 +12,8 @@ import { SHA256SUMS_SIGNATURE } from '../storage/signing/release-sums';
 import { RetentionPolicy } from '../storage/retention/retention';
 import { createS3Client } from '../core/s3-client';
 import { cleanupS3 } from '../storage/s3/s3-cleanup';
-import { bucketOfS3Url } from '../storage/s3/s3-keys';
+import { bucketOfS3Url, objectKey } from '../storage/s3/s3-keys';
+import { headOrUndefined } from '../storage/s3/s3-objects';
 import { describeS3Error } from '../storage/s3/s3-store';
 import { BuildError } from '../core/errors';
 import { quote } from '../core/message-text';
@@ -119,7 +120,11 @@ export function cleanupImagesMain(argv: string[]): Promise<number> {
       const bucket = bucketOfS3Url(options.aptRepo);
       const client = createS3Client();
       try {
+        const signed = (await headOrUndefined(client, bucket, objectKey(releaseLabel, SHA256SUMS_SIGNATURE), signal)) !== undefined;
+        if (signed && !options.signingKey && !dryRun) throw new UsageError(`s3://${bucket}/${objectKey(releaseLabel, '')} is a signed release (${SHA256SUMS_SIGNATURE}): give --signing-key to re-sign it after the cleanup`);
+        const signer = options.signingKey ? await OpenPgpSigner.fromFile(options.signingKey, stderrLog) : undefined;
         report = await cleanupS3({
+          signer,
           client, bucket, releaseLabel, organization, policy, dryRun, log: stderrLog, signal,
           cloudfrontDistributionId: options.cloudfrontDistributionId,
         });

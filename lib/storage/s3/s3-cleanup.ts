@@ -1,3 +1,5 @@
+import { OpenPgpSigner } from '../signing/openpgp-signer';
+import { signS3Release } from './s3-signing';
 import { CloudFrontClient } from '@aws-sdk/client-cloudfront';
 import { S3Client } from '@aws-sdk/client-s3';
 import { BuildLog } from '../../core/log';
@@ -24,6 +26,8 @@ export interface S3CleanupOptions {
   cloudfrontDistributionId?: string;
   cloudFront?: CloudFrontClient;
   signal?: AbortSignal;
+  /** A signed release's key: SHA256SUMS and the index are re-signed after the files go. */
+  signer?: OpenPgpSigner;
 }
 
 /**
@@ -87,6 +91,7 @@ export async function cleanupS3(options: S3CleanupOptions): Promise<CleanupRepor
   // The streams stop naming the images before their files go (docs/IMAGE_SERVER.md).
   await rewriteBucketStreams({ client, bucket, signal });
   await remove(planned.flatMap((p) => p.versions));
+  if (options.signer) await signS3Release({ client, bucket, releaseLabel, signer: options.signer, log, signal });
 
   if (options.cloudfrontDistributionId) {
     const cloudFront = options.cloudFront ?? createCloudFrontClient();

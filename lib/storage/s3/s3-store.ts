@@ -1,4 +1,6 @@
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { CloudFrontClient } from '@aws-sdk/client-cloudfront';
@@ -20,6 +22,16 @@ import { DEFAULT_TUNING, UploadTuning, uploadFile } from './s3-upload';
 import { ImageStore, PlannedImage, StoredFile, StoredImage } from '../store';
 import { entryAt, entryFor, IndexSlot, SlotTakenError, withEntryInFreeSlot } from '../indexes/tailor-index';
 import { checkSlotFree } from '../planned-slot';
+import { OpenPgpSigner } from '../signing/openpgp-signer';
+import { signS3Release } from './s3-signing';
+
+/** Where the signatures of pushed docker images are published: the lookaside base podman is pointed at. */
+export const SIGNATURES_PREFIX = 'signatures/';
+
+async function listFiles(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  return entries.filter((entry) => entry.isFile()).map((entry) => join(entry.parentPath, entry.name));
+}
 
 /** Images never change under their name: a CDN may keep them for a year without asking. */
 export const IMAGE_CACHE_CONTROL = 'public, max-age=31536000, immutable';
@@ -39,6 +51,8 @@ export interface S3StoreOptions {
    * each docker image has a registry; put() pushes docker images to theirs before indexing.
    */
   images?: PlannedImage[];
+  /** `--signing-key`: SHA256SUMS.gpg and index.gpg for each release written, and signed docker pushes. */
+  signingKey?: string;
 }
 
 export function contentTypeOf(fileName: string): string {
@@ -74,6 +88,7 @@ export class S3ImageStore implements ImageStore {
   private clientInstance?: S3Client;
   /** How this server takes conditional index writes, learnt by the first publish. */
   private conditionMode: ConditionMode = 'quoted';
+  private signer?: OpenPgpSigner;
 
   constructor(options: S3StoreOptions) {
     this.options = options;
@@ -96,6 +111,7 @@ export class S3ImageStore implements ImageStore {
    * are never reused) or finds its slot taken (UsageErrors: pick another --timestamp).
    */
   async verify(): Promise<void> {
+    if (this.options.signingKey) this.signer = await OpenPgpSigner.fromFile(this.options.signingKey, silentLog);
     const planned = this.options.images ?? [];
     const pushed = planned.filter((image) => image.push);
     for (const image of pushed) checkPushTarget(image.push!);
@@ -130,9 +146,9 @@ export class S3ImageStore implements ImageStore {
     const push = this.options.images?.find((planned) => planned.imageName === image.imageName)?.push;
     if (push && image.buildType === 'docker') {
       // The registry first: the index entry then names the pushed reference.
-      const pushed = await pushBuiltImage(image, push, { log, signal });
+      const pushed = await this.push(image, push, log, signal);
       image = { ...image, reference: pushed.pinned ?? pushed.reference };
-      log.info(`pushed ${image.reference}`);
+      log.info(`pushed ${image.reference}${this.signer ? ` (signed by ${this.signer.fingerprint})` : ''}`);
     }
     const stage = (what: string) => (error: unknown): never => {
       if (signal?.aborted || error instanceof BuildError) throw error;
@@ -177,6 +193,15 @@ export class S3ImageStore implements ImageStore {
     });
     if (streams) log.debug(`s3: streams/v1 updated (${streams.writes} write(s))`);
 
+    if (this.options.signingKey) {
+      this.signer ??= await OpenPgpSigner.fromFile(this.options.signingKey, log);
+      await signS3Release({ client: this.client, bucket: this.bucket, releaseLabel: label, signer: this.signer, log, signal }).catch((error: unknown) => {
+        if (signal?.aborted) throw error;
+        const why = error instanceof BuildError ? error.message : describeS3Error(error);
+        throw new BuildError(`${image.imageName} is published, but its release was not re-signed (${why}); the next publish or cleanup with --signing-key signs it`);
+      });
+    }
+
     await this.invalidate(label, image.imageName, log, signal);
     return {
       imageName: image.imageName,
@@ -185,6 +210,28 @@ export class S3ImageStore implements ImageStore {
       index: `s3://${this.bucket}/${indexKey(label)}`,
       ...(image.reference ? { reference: image.reference } : {}),
     };
+  }
+
+  /**
+   * Pushes a docker image; with a signing key, signed (skopeo --sign-by) and its signature
+   * published under `signatures/` in the bucket (the lookaside layout podman reads, see
+   * docs/SIGNING.md) before the index names the image.
+   */
+  private async push(image: BuiltImage, target: { registry?: string; repository?: string }, log: BuildLog, signal?: AbortSignal) {
+    const signer = this.signer ?? (this.options.signingKey ? (this.signer = await OpenPgpSigner.fromFile(this.options.signingKey, log)) : undefined);
+    if (!signer) return pushBuiltImage(image, target, { log, signal });
+    const lookasideDir = await mkdtemp(join(tmpdir(), 'tailor-sigs-'));
+    try {
+      const pushed = await signer.withSession(log, (session) => pushBuiltImage(image, target, { log, signal, signing: { session, lookasideDir } }), signal);
+      for (const file of await listFiles(lookasideDir)) {
+        const key = `${SIGNATURES_PREFIX}${relative(lookasideDir, file)}`;
+        await putText(this.client, this.bucket, key, await readFile(file), { contentType: 'application/octet-stream', cacheControl: IMAGE_CACHE_CONTROL, signal });
+        log.debug(`s3: wrote ${key}`);
+      }
+      return pushed;
+    } finally {
+      await rm(lookasideDir, { recursive: true, force: true });
+    }
   }
 
   private async uploadArtifact(label: string, artifact: Artifact, log: BuildLog, signal?: AbortSignal): Promise<StoredFile> {
@@ -292,8 +339,8 @@ export class S3ImageStore implements ImageStore {
 }
 
 export function createS3Store(
-  storage: { bucket: string; cloudfrontDistributionId?: string },
+  storage: { bucket: string; cloudfrontDistributionId?: string; signingKey?: string },
   images: PlannedImage[] = [],
 ): S3ImageStore {
-  return new S3ImageStore({ bucket: storage.bucket, cloudfrontDistributionId: storage.cloudfrontDistributionId, images });
+  return new S3ImageStore({ bucket: storage.bucket, cloudfrontDistributionId: storage.cloudfrontDistributionId, images, signingKey: storage.signingKey });
 }
