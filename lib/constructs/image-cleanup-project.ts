@@ -2,6 +2,7 @@ import { Duration } from 'aws-cdk-lib';
 import * as codebuild from 'aws-cdk-lib/aws-codebuild';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { BuildSecret } from './build-secret';
 import { BuilderAsset } from './builder-asset';
 import { IImageStore, ImageStore } from './image-store';
 import { acknowledgeWildcards } from './nag';
@@ -27,6 +28,8 @@ export interface ImageCleanupProjectProps extends ProjectNetworkProps {
   readonly projectName?: string;
   /** How long cleanup logs are kept. @default ONE_MONTH */
   readonly logRetention?: logs.RetentionDays;
+  /** The release signing key (see ImageBuildOptions.signingKey): a cleanup re-signs each release it changes. @default none */
+  readonly signingKey?: BuildSecret;
 }
 
 /**
@@ -68,6 +71,7 @@ export class ImageCleanupProject extends Construct {
         CLOUDFRONT_DISTRIBUTION_ID: plain(props.store.distributionId ?? ''),
         NUM_TO_KEEP: plain(String(numToKeep)),
         DAYS_TO_KEEP: plain(props.daysToKeep === undefined ? '' : String(props.daysToKeep)),
+        ...(props.signingKey ? { SIGNING_KEY: props.signingKey.environmentVariable() } : {}),
         DRY_RUN: plain('false'),
       },
       vpc: props.vpc,
@@ -82,5 +86,6 @@ export class ImageCleanupProject extends Construct {
     acknowledgeWildcards(role, { resources: [props.store.indexObjectsArn(), props.store.streamsObjectsArn()] },
       'The simplestreams files are rebuilt from every release index (read-only) and written under streams/v1/ only.');
     props.store.grantInvalidation(role);
+    props.signingKey?.grantRead(role);
   }
 }

@@ -228,6 +228,7 @@ export class ImageFactory extends Construct {
       releaseLabels,
       numToKeep: props.numToKeep,
       daysToKeep: props.daysToKeep,
+      signingKey: props.signingKey,
       vpc: props.vpc,
       subnetSelection: props.subnetSelection,
       securityGroups: props.securityGroups,

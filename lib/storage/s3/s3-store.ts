@@ -25,8 +25,12 @@ import { checkSlotFree } from '../planned-slot';
 import { OpenPgpSigner } from '../signing/openpgp-signer';
 import { signS3Release } from './s3-signing';
 
-/** Where the signatures of pushed docker images are published: the lookaside base podman is pointed at. */
-export const SIGNATURES_PREFIX = 'signatures/';
+/**
+ * Where the signatures of a release's pushed docker images are published, under the
+ * release's own prefix (what grantPublish covers): `<label>/images/signatures/` is the
+ * lookaside base podman is pointed at.
+ */
+export const SIGNATURES_FOLDER = 'signatures';
 
 async function listFiles(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true });
@@ -214,7 +218,7 @@ export class S3ImageStore implements ImageStore {
 
   /**
    * Pushes a docker image; with a signing key, signed (skopeo --sign-by) and its signature
-   * published under `signatures/` in the bucket (the lookaside layout podman reads, see
+   * published under `<label>/images/signatures/` (the lookaside layout podman reads, see
    * docs/SIGNING.md) before the index names the image.
    */
   private async push(image: BuiltImage, target: { registry?: string; repository?: string }, log: BuildLog, signal?: AbortSignal) {
@@ -224,7 +228,7 @@ export class S3ImageStore implements ImageStore {
     try {
       const pushed = await signer.withSession(log, (session) => pushBuiltImage(image, target, { log, signal, signing: { session, lookasideDir } }), signal);
       for (const file of await listFiles(lookasideDir)) {
-        const key = `${SIGNATURES_PREFIX}${relative(lookasideDir, file)}`;
+        const key = objectKey(image.releaseLabel, `${SIGNATURES_FOLDER}/${relative(lookasideDir, file)}`);
         await putText(this.client, this.bucket, key, await readFile(file), { contentType: 'application/octet-stream', cacheControl: IMAGE_CACHE_CONTROL, signal });
         log.debug(`s3: wrote ${key}`);
       }
