@@ -91,6 +91,10 @@ describe('DEP-5 licences', () => {
     expect(spdxExpressionOf('Apache-2.0')).toBe('Apache-2.0');
     expect(spdxExpressionOf('GPL-2+ or Artistic, and BSD-3-clause')).toBe('(GPL-2.0-or-later OR Artistic-1.0-Perl) AND BSD-3-Clause');
     expect(spdxExpressionOf('GPL-2+ with Autoconf-exception-2.0 exception')).toBe('GPL-2.0-or-later WITH Autoconf-exception-2.0');
+    expect(spdxExpressionOf('GPL-3+ with Bison exception')).toBe('GPL-3.0-or-later WITH Bison-exception-2.2');
+    expect(spdxExpressionOf('BSD-4-clause-UC and ISC')).toBe('BSD-4-Clause-UC AND ISC');
+    expect(spdxExpressionOf('GFDL-NIV-1.3')).toBe('GFDL-1.3-no-invariants-only');
+    expect(spdxExpressionOf('GFDL-1.3+-no-invariant')).toBe('GFDL-1.3-no-invariants-or-later');
     expect(spdxExpressionOf('public-domain')).toBeUndefined();
     expect(spdxExpressionOf('GPL-2+ with OpenSSL exception')).toBeUndefined();
   });

@@ -1,3 +1,4 @@
+import { SPDX } from '@cyclonedx/cyclonedx-library';
 import parseSpdx from 'spdx-expression-parse';
 import { fieldOf, parseDeb822 } from './dpkg-status';
 
@@ -34,8 +35,19 @@ const DEBIAN_TO_SPDX: Record<string, string> = {
   unlicense: 'Unlicense',
 };
 
+/** Licence exceptions as Debian names them (`GPL-3+ with Bison exception`), lower-cased. */
+const EXCEPTIONS: Record<string, string> = {
+  bison: 'Bison-exception-2.2',
+  autoconf: 'Autoconf-exception-2.0',
+  libtool: 'Libtool-exception',
+  classpath: 'Classpath-exception-2.0',
+  font: 'Font-exception-2.0',
+};
+
 /** GNU licences: Debian writes `GPL-2`, `LGPL-2.1+`; SPDX `GPL-2.0-only`, `LGPL-2.1-or-later`. */
 const GNU = /^(A?GPL|LGPL|GFDL)-(\d)(?:\.(\d))?(\+)?$/i;
+/** The GFDL without invariant sections: Debian `GFDL-NIV-1.3`, `GFDL-1.3+-no-invariant`. */
+const GFDL_NIV = /^GFDL-(?:NIV-(\d\.\d)(\+)?|(\d\.\d)(\+)?-no-invariants?)$/i;
 
 function spdxIdOf(debianName: string): string {
   const gnu = GNU.exec(debianName);
@@ -43,10 +55,17 @@ function spdxIdOf(debianName: string): string {
     const [, family, major, minor, plus] = gnu;
     return `${family.toUpperCase()}-${major}.${minor ?? '0'}-${plus ? 'or-later' : 'only'}`;
   }
+  const niv = GFDL_NIV.exec(debianName);
+  if (niv) return `GFDL-${niv[1] ?? niv[3]}-no-invariants-${(niv[2] ?? niv[4]) ? 'or-later' : 'only'}`;
   const plus = debianName.endsWith('+') && !debianName.endsWith('-or-later');
   const bare = plus ? debianName.slice(0, -1) : debianName;
-  const mapped = DEBIAN_TO_SPDX[bare.toLowerCase()] ?? bare;
+  // Then SPDX's own list, case-insensitively (Debian writes BSD-4-clause-UC, SPDX BSD-4-Clause-UC).
+  const mapped = DEBIAN_TO_SPDX[bare.toLowerCase()] ?? SPDX.fixupSpdxId(bare) ?? bare;
   return plus ? `${mapped}+` : mapped;
+}
+
+function exceptionIdOf(debianName: string): string {
+  return EXCEPTIONS[debianName.toLowerCase()] ?? SPDX.fixupSpdxId(debianName) ?? debianName;
 }
 
 /**
@@ -67,7 +86,7 @@ export function spdxExpressionOf(debianLicence: string): string | undefined {
       const lower = word.toLowerCase();
       if (lower === 'and' || lower === 'or' || lower === 'with') out.push(lower.toUpperCase());
       else if (j === words.length - 1 && lower === 'exception' && out.at(-2) === 'WITH') continue;
-      else out.push(out.at(-1) === 'WITH' ? word : spdxIdOf(word));
+      else out.push(out.at(-1) === 'WITH' ? exceptionIdOf(word) : spdxIdOf(word));
     }
     const text = out.join(' ');
     parts.push(groups.length > 1 && i < groups.length - 1 && !/^(AND|OR) /.test(text) ? `(${text})` : text);
