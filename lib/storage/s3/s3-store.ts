@@ -330,7 +330,8 @@ export class S3ImageStore implements ImageStore {
     const path = `/${indexKey(label)}`;
     const client = this.options.cloudFront ?? createCloudFrontClient();
     try {
-      const id = await invalidatePaths(client, distribution, [path, '/streams/v1/*'], `${imageName}-${randomUUID()}`, signal);
+      const signed = this.options.signingKey ? [`/${objectKey(label, 'SHA256SUMS')}*`, `/${indexKey(label)}.gpg`] : [];
+      const id = await invalidatePaths(client, distribution, [path, ...signed, '/streams/v1/*'], `${imageName}-${randomUUID()}`, signal);
       log.info(`invalidated ${path} on CloudFront ${distribution}${id ? ` (${id})` : ''}`);
     } catch (error) {
       // The image and the index are in place and the index's max-age is short: the CDN
