@@ -11,7 +11,11 @@ export interface TestSigningKey {
   /** The public key, binary: what gpgv --keyring and podman's keyPath take. */
   publicKeyFile: string;
   fingerprint: string;
-  /** Strings whose presence anywhere means the secret leaked: the armored block header and stretches of the secret key bytes (binary, hex and base64). */
+  /**
+   * Byte strings whose presence anywhere means the secret leaked: 24 bytes of the secret
+   * scalar, as they are, in hex, and in base64 at each of the three alignments an armored
+   * export could put them in. (Not "PRIVATE KEY BLOCK": gpg's own binaries hold that text.)
+   */
   secretMarkers: Buffer[];
 }
 
@@ -36,7 +40,7 @@ export function makeSigningKey(dir: string, options: { passphrase?: string } = {
       secretKeyFile,
       publicKeyFile,
       fingerprint,
-      secretMarkers: [Buffer.from('PRIVATE KEY BLOCK'), tail, Buffer.from(tail.toString('hex')), Buffer.from(tail.toString('base64').slice(4, 24))],
+      secretMarkers: [tail, Buffer.from(tail.toString('hex')), ...[0, 1, 2].map((skip) => Buffer.from(tail.subarray(skip).toString('base64').slice(4, 24)))],
     };
   } finally {
     try {
