@@ -14,7 +14,8 @@ export interface TestSigningKey {
   /**
    * Byte strings whose presence anywhere means the secret leaked: 24 bytes of the secret
    * scalar, as they are, in hex, and in base64 at each of the three alignments an armored
-   * export could put them in. (Not "PRIVATE KEY BLOCK": gpg's own binaries hold that text.)
+   * export could put them in (two short pieces each, so a line break of the armor cannot
+   * hide both). (Not "PRIVATE KEY BLOCK": gpg's own binaries hold that text.)
    */
   secretMarkers: Buffer[];
 }
@@ -40,7 +41,7 @@ export function makeSigningKey(dir: string, options: { passphrase?: string } = {
       secretKeyFile,
       publicKeyFile,
       fingerprint,
-      secretMarkers: [tail, Buffer.from(tail.toString('hex')), ...[0, 1, 2].map((skip) => Buffer.from(tail.subarray(skip).toString('base64').slice(4, 24)))],
+      secretMarkers: [tail, Buffer.from(tail.toString('hex')), ...[0, 1, 2].flatMap((skip) => [4, 16].map((at) => Buffer.from(tail.subarray(skip).toString('base64').slice(at, at + 12))))],
     };
   } finally {
     try {
