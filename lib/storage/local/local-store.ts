@@ -12,7 +12,7 @@ import { localIndexes, rewriteLocalStreams } from './local-streams';
 import { LOCAL_INDEX_FILE, localImagesDir } from './layout';
 import { removeLeftovers, stageFiles, sweepStaleTemps } from './place-files';
 import { OpenPgpSigner } from '../signing/openpgp-signer';
-import { signLocalRelease } from '../signing/release-sums';
+import { digestsToCome, signLocalRelease } from '../signing/release-sums';
 
 /**
  * local storage: an organised folder, `<path>/<release_label>/images/`, holding each
@@ -75,6 +75,9 @@ export class LocalStore implements ImageStore {
     const imagesDir = localImagesDir(this.root, image.releaseLabel);
     const indexPath = join(imagesDir, LOCAL_INDEX_FILE);
     const staged = await stageFiles(imagesDir, image);
+    // A signed release: hash what SHA256SUMS does not list yet now, not under the lock.
+    const known = this.signingKey ? await digestsToCome(imagesDir, LOCAL_INDEX_FILE) : new Map<string, string>();
+    for (const artifact of image.artifacts) known.set(artifact.fileName, artifact.sha256);
     const { slot, entry } = entryFor(image);
     try {
       await withLocalIndex(imagesDir, async ({ index, write }) => {
@@ -92,7 +95,7 @@ export class LocalStore implements ImageStore {
         }
         if (this.signingKey) {
           this.signer ??= await OpenPgpSigner.fromFile(this.signingKey, log);
-          await signLocalRelease(imagesDir, LOCAL_INDEX_FILE, this.signer, log).catch(async (error: unknown) => {
+          await signLocalRelease(imagesDir, LOCAL_INDEX_FILE, this.signer, log, known).catch(async (error: unknown) => {
             // Unsigned is not stored: the index goes back to what it was, the files go.
             await write(index);
             await staged.unplace();

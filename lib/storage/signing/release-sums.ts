@@ -34,19 +34,36 @@ export function parseSha256sums(text: string): Map<string, string> {
 }
 
 /**
+ * The digests of the files in a release folder that its SHA256SUMS does not list yet: the
+ * slow part of the first signing of a release that was unsigned, done before the lock is
+ * taken (files are never replaced under their name, so the digests still hold under it).
+ */
+export async function digestsToCome(dir: string, indexFile: string): Promise<Map<string, string>> {
+  const listed = parseSha256sums(await readFile(join(dir, SHA256SUMS), 'utf8').catch(() => ''));
+  const out = new Map<string, string>();
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    if (!listedInSums(name, indexFile) || listed.has(name)) continue;
+    const stat = await lstat(join(dir, name)).catch(() => undefined);
+    if (stat?.isFile()) out.set(name, (await digestFile(join(dir, name))).sha256);
+  }
+  return out;
+}
+
+/**
  * Rewrites a local release folder's SHA256SUMS and signs it and the index: call it holding
  * the index's lock, after the folder's files and index changed. Digests of files the last
- * SHA256SUMS listed are taken from it (files are never replaced under their name); new files
- * are hashed. Each file is written under a temporary name and renamed into place.
+ * SHA256SUMS listed are taken from it (files are never replaced under their name), then from
+ * `known` (the image's own digests, digestsToCome()), and only the rest is hashed here. Each
+ * file is written under a temporary name and renamed into place.
  */
-export async function signLocalRelease(dir: string, indexFile: string, signer: OpenPgpSigner, log: BuildLog): Promise<void> {
+export async function signLocalRelease(dir: string, indexFile: string, signer: OpenPgpSigner, log: BuildLog, known = new Map<string, string>()): Promise<void> {
   const previous = parseSha256sums(await readFile(join(dir, SHA256SUMS), 'utf8').catch(() => ''));
   const digests = new Map<string, string>();
   for (const name of await readdir(dir)) {
     if (!listedInSums(name, indexFile)) continue;
     const stat = await lstat(join(dir, name));
     if (!stat.isFile()) continue;
-    digests.set(name, previous.get(name) ?? (await digestFile(join(dir, name))).sha256);
+    digests.set(name, previous.get(name) ?? known.get(name) ?? (await digestFile(join(dir, name))).sha256);
   }
   const suffix = `.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   const temp = (name: string) => join(dir, `.${name}${suffix}`);
