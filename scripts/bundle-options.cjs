@@ -8,5 +8,7 @@ module.exports = {
   format: 'cjs',
   logLevel: 'warning',
   // CDK code never runs inside the builder.
-  external: ['aws-cdk-lib', 'constructs', 'cdk-nag'],
+  // The CycloneDX library's optional plug-ins (XML writing, schema validation) load these
+  // when present; the builder writes JSON and validates nothing, so they stay out.
+  external: ['aws-cdk-lib', 'constructs', 'cdk-nag', 'xmlbuilder2', 'libxmljs2', 'ajv', 'ajv-formats', 'ajv-formats-draft2019'],
 };

@@ -13,13 +13,14 @@ import { BuildRequest } from './request';
 import { bootstrapStage } from './stages/bootstrap';
 import { finalizeStage } from './stages/finalize';
 import { checksumStage, packStage } from './stages/pack';
+import { sbomStage } from './stages/sbom';
 import { removeWorkDir } from './workdir';
 import { sourceDateEpoch, unreproducibleParts } from './source-date';
 import { prepareStage } from './stages/prepare';
 import { provisionStage } from './stages/provision';
 
 /** The build, as one readable list of named steps. */
-export const STAGES: readonly Stage[] = [bootstrapStage, provisionStage, prepareStage, finalizeStage, packStage, checksumStage];
+export const STAGES: readonly Stage[] = [bootstrapStage, provisionStage, prepareStage, finalizeStage, packStage, checksumStage, sbomStage];
 
 /** How long each stage took, in seconds. */
 export type StageTimings = Record<string, number>;
@@ -197,5 +198,6 @@ function builtImage(ctx: BuildContext): BuiltImage {
     indexKey: ctx.packer.indexKey,
     artifacts: ctx.artifacts,
     manifestPath: ctx.manifestPath,
+    sbomPaths: { spdx: ctx.spdxPath, cyclonedx: ctx.cyclonedxPath },
   };
 }

@@ -34,6 +34,9 @@ export interface WorkPaths {
   scratchDir: string;
   /** `<staging>/<image_name>.manifest`, written by finalize. */
   manifestPath: string;
+  /** `<staging>/<image_name>.spdx.json` and `.cdx.json`, written by sbom. */
+  spdxPath: string;
+  cyclonedxPath: string;
 }
 
 export function workPathsOf(workDir: string, imageName: string): WorkPaths {
@@ -44,6 +47,8 @@ export function workPathsOf(workDir: string, imageName: string): WorkPaths {
     stagingDir,
     scratchDir: join(workDir, 'scratch'),
     manifestPath: join(stagingDir, `${imageName}.manifest`),
+    spdxPath: join(stagingDir, `${imageName}.spdx.json`),
+    cyclonedxPath: join(stagingDir, `${imageName}.cdx.json`),
   };
 }
 

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import { Command } from 'commander';
 import { BuildLog } from '../core/log';
@@ -6,10 +7,13 @@ import { UsageError } from '../core/errors';
 import { CleanupReport } from '../storage/retention/cleanup-report';
 import { localImagesDir } from '../storage/local/layout';
 import { cleanupLocal } from '../storage/local/local-cleanup';
+import { OpenPgpSigner } from '../storage/signing/openpgp-signer';
+import { SHA256SUMS_SIGNATURE } from '../storage/signing/release-sums';
 import { RetentionPolicy } from '../storage/retention/retention';
 import { createS3Client } from '../core/s3-client';
 import { cleanupS3 } from '../storage/s3/s3-cleanup';
-import { bucketOfS3Url } from '../storage/s3/s3-keys';
+import { bucketOfS3Url, objectKey } from '../storage/s3/s3-keys';
+import { headOrUndefined } from '../storage/s3/s3-objects';
 import { describeS3Error } from '../storage/s3/s3-store';
 import { BuildError } from '../core/errors';
 import { quote } from '../core/message-text';
@@ -27,6 +31,7 @@ interface CleanupOptions {
   cloudfrontDistributionId?: string;
   dryRun?: boolean;
   json?: boolean;
+  signingKey?: string;
 }
 
 const EXAMPLES = `
@@ -49,6 +54,7 @@ export function cleanupImagesCommand(version: string): Command {
     .option('--days-to-keep <n>', 'keep images younger than N days (at least 1)')
     .option('--num-to-keep <n>', 'keep the newest N images of each name, distribution and kind (at least 1)')
     .option('--cloudfront-distribution-id <id>', 'invalidate the index on this distribution afterwards')
+    .option('--signing-key <file>', "the release's OpenPGP signing key: a signed local release gets its SHA256SUMS rewritten and re-signed")
     .option('--dry-run', 'change nothing; print what would be removed')
     .option('--json', 'print the result as JSON on stdout')
     .addHelpText('after', EXAMPLES)
@@ -115,7 +121,11 @@ export function cleanupImagesMain(argv: string[]): Promise<number> {
       const bucket = bucketOfS3Url(options.aptRepo);
       const client = createS3Client();
       try {
+        const signed = (await headOrUndefined(client, bucket, objectKey(releaseLabel, SHA256SUMS_SIGNATURE), signal)) !== undefined;
+        if (signed && !options.signingKey && !dryRun) throw new UsageError(`s3://${bucket}/${objectKey(releaseLabel, '')} is a signed release (${SHA256SUMS_SIGNATURE}): give --signing-key to re-sign it after the cleanup`);
+        const signer = options.signingKey ? await OpenPgpSigner.fromFile(options.signingKey, stderrLog) : undefined;
         report = await cleanupS3({
+          signer,
           client, bucket, releaseLabel, organization, policy, dryRun, log: stderrLog, signal,
           cloudfrontDistributionId: options.cloudfrontDistributionId,
         });
@@ -128,7 +138,10 @@ export function cleanupImagesMain(argv: string[]): Promise<number> {
     } else {
       const imagesDir = localImagesDir(options.localStoragePath!, releaseLabel);
       if (!existsSync(imagesDir)) throw new UsageError(`--local-storage-path ${quote(options.localStoragePath)} holds no release "${releaseLabel}" (no ${imagesDir})`);
-      report = await cleanupLocal({ root: options.localStoragePath!, releaseLabel, organization, policy, dryRun, log: stderrLog });
+      const signed = existsSync(join(imagesDir, SHA256SUMS_SIGNATURE));
+      if (signed && !options.signingKey && !dryRun) throw new UsageError(`${imagesDir} is a signed release (${SHA256SUMS_SIGNATURE}): give --signing-key to re-sign it after the cleanup`);
+      const signer = options.signingKey ? await OpenPgpSigner.fromFile(options.signingKey, stderrLog) : undefined;
+      report = await cleanupLocal({ root: options.localStoragePath!, releaseLabel, organization, policy, dryRun, log: stderrLog, signer });
     }
     process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
     return 0;

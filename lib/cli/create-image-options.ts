@@ -27,6 +27,7 @@ export interface CreateImageOptions {
   cloudfrontDistributionId?: string;
   amiCopyTo?: string;
   amiShareWith?: string;
+  signingKey?: string;
   mirror?: string;
   securityMirror?: string;
   workDir?: string;
@@ -82,6 +83,7 @@ export function createImageCommand(version: string): Command {
     .option('--cloudfront-distribution-id <id>', 'invalidate the index on this distribution after publishing')
     .option('--ami-copy-to <regions>', 'ami images: also copy the AMI to these regions (comma-separated)')
     .option('--ami-share-with <accounts>', 'ami images: let these AWS accounts launch the AMI (comma-separated 12-digit ids)')
+    .option('--signing-key <file>', 'OpenPGP secret key (no passphrase): sign each release folder (SHA256SUMS.gpg), its index and pushed docker images')
     .option('--mirror <url>', "override the distribution's archive")
     .option('--security-mirror <url>', 'override the security archive ("none" to leave it out)')
     .option('--work-dir <path>', 'where builds work (default: /var/tmp/tailor-image)')

@@ -76,6 +76,10 @@ export function storageFor(
     throw new UsageError('--cloudfront-distribution-id needs --publish (only a publish invalidates CloudFront)');
   }
   const ami = amiSettingsFor(options);
+  if (options.signingKey !== undefined && !options.publish && !options.localStorage) {
+    throw new UsageError('--signing-key needs --local-storage or --publish (a build-only folder has no release to sign)');
+  }
+  const signing = options.signingKey !== undefined ? { signingKey: resolve(options.signingKey) } : {};
   if (options.publish) {
     let bucket = options.bucket ?? commonBucket;
     if (bucket === undefined) {
@@ -85,9 +89,9 @@ export function storageFor(
       bucket = aptRepo.slice('s3://'.length).split('/')[0];
     }
     if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) throw new UsageError(`${quote(bucket)} is not an S3 bucket name`);
-    return { mode: 'publish', bucket, ...(cloudfront ? { cloudfrontDistributionId: cloudfront } : {}), ...(ami ? { ami } : {}) };
+    return { mode: 'publish', bucket, ...(cloudfront ? { cloudfrontDistributionId: cloudfront } : {}), ...(ami ? { ami } : {}), ...signing };
   }
-  if (options.localStorage) return { mode: 'local', path: resolve(options.localStoragePath ?? DEFAULT_IMAGES_DIR) };
+  if (options.localStorage) return { mode: 'local', path: resolve(options.localStoragePath ?? DEFAULT_IMAGES_DIR), ...signing };
   return { mode: 'build-only', path: resolve(DEFAULT_IMAGES_DIR) };
 }
 

@@ -52,6 +52,15 @@ export interface ImageBuildOptions extends ProjectNetworkProps {
   /** The OpenPGP key that signs the org repository, as APT_REPO_KEY. @default none (the recipe's org_repo.key) */
   readonly aptRepoKey?: BuildSecret;
   /**
+   * The release signing key (docs/SIGNING.md): an ASCII-armored OpenPGP secret key without a
+   * passphrase, as a secret's string (`BuildSecret.fromSecretsManager(secret)`). CodeBuild
+   * reads it when the build starts, as SIGNING_KEY; the buildspec writes it to a private
+   * temporary file for `--signing-key` and unsets the variable, so it is in no command line
+   * and no child's environment. Builds and the cleanup then sign each release.
+   * @default none: nothing is signed
+   */
+  readonly signingKey?: BuildSecret;
+  /**
    * Hours a cached bootstrapped rootfs is used before it is rebuilt (`--cache-max-age`).
    * @default the schedule's interval plus 12 hours (so each scheduled build reuses the last one's), else 24 hours
    */

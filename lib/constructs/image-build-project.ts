@@ -47,6 +47,7 @@ const PROJECT_VARIABLES = [
   'IMAGE_NAME', 'BUILD_TYPE', 'DISTRIBUTION', 'DISTRIBUTIONS', 'ORGANIZATION', 'RELEASE_LABEL', 'RELEASE_LABELS',
   'RELEASE_TRACK', 'FLAVOUR', 'IMAGE_BUCKET', 'IMAGE_URL', 'CLOUDFRONT_DISTRIBUTION_ID', 'APT_REPO', 'DOCKER_REGISTRY',
   'MIRROR', 'TIMESTAMP', 'CATALOG_ARGS', 'HOST_PACKAGES', 'TAILOR_IMAGE_CACHE_DIR', 'CACHE_MAX_AGE_HOURS', 'CACHE_LOCATION', 'APT_REPO_KEY', 'AMI_COPY_TO', 'AMI_SHARE_WITH',
+  'SIGNING_KEY',
 ];
 
 /** The shared options, with the two a project cannot do without (the factory reads them from its catalog) required. */
@@ -144,6 +145,7 @@ export class ImageBuildProject extends Construct {
     const secrets = this.secretsOf(props);
     for (const [name, secret] of secrets) env[name] = secret.environmentVariable();
     if (props.aptRepoKey) env.APT_REPO_KEY = props.aptRepoKey.environmentVariable();
+    if (props.signingKey) env.SIGNING_KEY = props.signingKey.environmentVariable();
 
     const made = makeTailorProject(this, {
       projectName: props.projectName,
@@ -183,6 +185,7 @@ export class ImageBuildProject extends Construct {
     }
     for (const [, secret] of secrets) secret.grantRead(role);
     props.aptRepoKey?.grantRead(role);
+    props.signingKey?.grantRead(role);
 
     if (props.cacheBucket) {
       const bucket = props.cacheBucket;

@@ -2,6 +2,7 @@ import { Duration } from 'aws-cdk-lib';
 import * as codebuild from 'aws-cdk-lib/aws-codebuild';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { BuildSecret } from './build-secret';
 import { BuilderAsset } from './builder-asset';
 import { IImageStore, ImageStore } from './image-store';
 import { acknowledgeWildcards } from './nag';
@@ -30,6 +31,8 @@ export interface ImageCleanupProjectProps extends ProjectNetworkProps {
   readonly logRetention?: logs.RetentionDays;
   /** The releases hold ami images: the cleanup deregisters AMIs and deletes their snapshots (by tag). @default false */
   readonly amis?: boolean;
+  /** The release signing key (see ImageBuildOptions.signingKey): a cleanup re-signs each release it changes. @default none */
+  readonly signingKey?: BuildSecret;
 }
 
 /**
@@ -71,6 +74,7 @@ export class ImageCleanupProject extends Construct {
         CLOUDFRONT_DISTRIBUTION_ID: plain(props.store.distributionId ?? ''),
         NUM_TO_KEEP: plain(String(numToKeep)),
         DAYS_TO_KEEP: plain(props.daysToKeep === undefined ? '' : String(props.daysToKeep)),
+        ...(props.signingKey ? { SIGNING_KEY: props.signingKey.environmentVariable() } : {}),
         DRY_RUN: plain('false'),
       },
       vpc: props.vpc,
@@ -86,5 +90,6 @@ export class ImageCleanupProject extends Construct {
       'The simplestreams files are rebuilt from every release index (read-only) and written under streams/v1/ only.');
     props.store.grantInvalidation(role);
     if (props.amis) grantAmiCleanup(role, labels);
+    props.signingKey?.grantRead(role);
   }
 }

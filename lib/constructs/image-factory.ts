@@ -229,6 +229,7 @@ export class ImageFactory extends Construct {
       numToKeep: props.numToKeep,
       daysToKeep: props.daysToKeep,
       amis: selected.some((recipe) => recipe.buildType === 'ami'),
+      signingKey: props.signingKey,
       vpc: props.vpc,
       subnetSelection: props.subnetSelection,
       securityGroups: props.securityGroups,

@@ -29,11 +29,13 @@ export interface BuiltImage {
   artifacts: Artifact[];
   /** `<image_name>.manifest`: one "package<TAB>version" line per installed package. */
   manifestPath: string;
+  /** `<image_name>.spdx.json` and `<image_name>.cdx.json`, the SBOMs (every build writes them). */
+  sbomPaths?: { spdx: string; cyclonedx: string };
   /** Registry reference, for docker images that were pushed. */
   reference?: string;
 }
 
-export function mainArtifact(image: BuiltImage): Artifact {
+export function mainArtifact(image: Pick<BuiltImage, 'imageName' | 'artifacts'>): Artifact {
   const found = image.artifacts.find((a) => a.role === 'image');
   if (!found) throw new Error(`build of ${image.imageName} produced no image file`);
   return found;

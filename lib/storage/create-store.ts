@@ -10,7 +10,7 @@ export function createStore(storage: StorageRequest, images: PlannedImage[]): Im
     case 'build-only':
       return new BuildOnlyStore(storage.path, images);
     case 'local':
-      return new LocalStore(storage.path, images);
+      return new LocalStore(storage.path, images, storage.signingKey);
     case 'publish':
       return createS3Store(storage, images);
   }

@@ -16,6 +16,11 @@ import { resolveRequest } from '../../lib/cli/resolve-request';
 import { REPO_ROOT, runCreateImage } from '../support/cli';
 import { commandSucceeds, describeWith, rootUser, tool } from '../support/prereq';
 import { startRegistry, TestRegistry } from '../support/registry';
+import { cyclonedxPackageList, cyclonedxSchemaErrors, spdxPackageList, spdxProblems } from '../support/sbom-check';
+import { requireSignatures } from '../support/signature-policy';
+import { filesHolding, gpgvVerifies, makeSigningKey } from '../support/signing-key';
+import { OpenPgpSigner } from '../../lib/storage/signing/openpgp-signer';
+import { silentLog } from '../../lib/core/log';
 
 const exec = promisify(execFile);
 const FIXTURE_CATALOG = join(REPO_ROOT, 'test', 'fixtures', 'docker-catalog');
@@ -155,9 +160,10 @@ describeWith(
       const cwd = join(work, 'dev-env');
       mkdirSync(cwd);
       const storage = join(work, 'store');
+      const key = makeSigningKey(cwd);
       const result = await runCreateImage(
         ['--name', 'dev-env', '--distribution', 'bookworm', '--local-storage', '--local-storage-path', storage, '--timestamp', TIMESTAMP,
-          '--docker-registry', `http://${registry.address}`, '--work-dir', join(work, 'builds')],
+          '--docker-registry', `http://${registry.address}`, '--work-dir', join(work, 'builds'), '--signing-key', key.secretKeyFile],
         { cwd, timeoutMs: BUILD_TIMEOUT },
       );
       expectSuccess(result);
@@ -172,6 +178,23 @@ describeWith(
       });
       expect(readFileSync(join(imagesDir, `${image}.md5`), 'utf8')).toBe(`${dockerDigest.md5}  ${image}.docker.tar\n`);
 
+      // The SBOMs: named by the index entry, valid, describing the image file by its sha256.
+      expect(localIndex[TIMESTAMP].docker['dev-env'].bookworm).toMatchObject({ spdx: `${image}.spdx.json`, cyclonedx: `${image}.cdx.json` });
+      const spdx = JSON.parse(readFileSync(join(imagesDir, `${image}.spdx.json`), 'utf8'));
+      const cdxText = readFileSync(join(imagesDir, `${image}.cdx.json`), 'utf8');
+      expect(spdxProblems(spdx)).toEqual([]);
+      expect(await cyclonedxSchemaErrors(cdxText)).toBeNull();
+      const cdx = JSON.parse(cdxText);
+      expect(spdx.packages[0].checksums).toEqual([{ algorithm: 'SHA256', checksumValue: dockerDigest.sha256 }]);
+      expect(cdx.metadata.component.hashes).toEqual([{ alg: 'SHA-256', content: dockerDigest.sha256 }]);
+      expect(cdx.components.find((c: { name: string }) => c.name === 'libc6')).toMatchObject({ purl: expect.stringMatching(/^pkg:deb\/debian\/libc6@.+\?arch=amd64&distro=debian-12$/) });
+
+      // The signed release: the operator's two commands (docs/SIGNING.md), and the index.
+      expect(gpgvVerifies(key.publicKeyFile, join(imagesDir, 'SHA256SUMS.gpg'), join(imagesDir, 'SHA256SUMS'))).toBe(true);
+      await exec('sha256sum', ['-c', '--quiet', 'SHA256SUMS'], { cwd: imagesDir });
+      expect(readFileSync(join(imagesDir, 'SHA256SUMS'), 'utf8')).toContain(`${dockerDigest.sha256}  ${image}.docker.tar\n`);
+      expect(gpgvVerifies(key.publicKeyFile, join(imagesDir, 'index.json.gpg'), join(imagesDir, 'index.json'))).toBe(true);
+
       const tag = 'tailor-image-dev-env-bookworm-hotdog';
       const lines: string[] = [];
       // As the publish mode does: the built image, its registry and the recipe's repository.
@@ -183,7 +206,13 @@ describeWith(
           { ...(await digestFile(ociTar)), fileName: `${image}.oci.tar`, path: ociTar, role: 'extra' },
         ],
       };
-      const pushed = await pushBuiltImage(built, { registry: `http://${registry.address}` }, { log: recordingLog(lines) });
+      // Pushed signed, as the publish mode does with --signing-key; podman then requires the signature.
+      const lookaside = join(work, 'signatures');
+      const signer = await OpenPgpSigner.fromFile(key.secretKeyFile, silentLog);
+      const pushed = await signer.withSession(recordingLog(lines), (session) =>
+        pushBuiltImage(built, { registry: `http://${registry.address}` }, { log: recordingLog(lines), signing: { session, lookasideDir: lookaside } }),
+      );
+      const policy = requireSignatures(work, registry.address, key.publicKeyFile, lookaside);
       expect(pushed.reference).toBe(`${registry.address}/acme:${tag}`);
       const layout = await openLayout(ociTar, join(work, 'dev-env-layout'));
       // The registry holds exactly the manifest that was built (digests preserved).
@@ -191,7 +220,32 @@ describeWith(
       const tags = (await (await fetch(`${registry.url}/v2/acme/tags/list`)).json()) as { tags: string[] };
       expect(tags.tags).toContain(tag);
 
-      await podman.run(['pull', '--quiet', '--tls-verify=false', pushed.reference]);
+      try {
+        await podman.run(['pull', '--quiet', '--tls-verify=false', '--signature-policy', policy.policyFile, pushed.reference]);
+        // The same image under another tag, unsigned (another manifest digest): refused.
+        await exec('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', '--format', 'v2s2', `oci-archive:${ociTar}`, `docker://${registry.address}/acme:unsigned`]);
+        const refused = await podman.run(['pull', '--quiet', '--tls-verify=false', '--signature-policy', policy.policyFile, `${registry.address}/acme:unsigned`]).then(
+          () => 'pulled',
+          (error: { stderr?: string }) => String(error.stderr),
+        );
+        expect(refused).toMatch(/signature was required|signature/i);
+      } finally {
+        policy.remove();
+      }
+      // The SBOMs list exactly the image's dpkg database, as dpkg-query reads it in the container.
+      const dpkg = (await podman.runIn(pushed.reference, "dpkg-query --show --showformat='${db:Status-Status} ${Package} ${Version} ${Architecture}\\n'"))
+        .split('\n').filter((line) => line.startsWith('installed ')).map((line) => line.slice('installed '.length)).sort();
+      expect(dpkg.length).toBeGreaterThan(100);
+      expect(spdxPackageList(spdx)).toEqual(dpkg);
+      expect(cyclonedxPackageList(cdx)).toEqual(dpkg);
+      // No private key material in the image's files, the store, the signatures or any log.
+      await podman.run(['create', '--name', 'key-scan', pushed.reference]);
+      await podman.run(['export', '--output', join(work, 'dev-env-fs.tar'), 'key-scan']);
+      await podman.run(['rm', 'key-scan']);
+      expect(filesHolding(key.secretMarkers, [join(work, 'dev-env-fs.tar'), storage, lookaside])).toEqual([]);
+      const logged = Buffer.from(`${result.stdout}\n${result.stderr}\n${lines.join('\n')}`);
+      expect(key.secretMarkers.filter((marker) => logged.includes(marker))).toEqual([]);
+      rmSync(join(work, 'dev-env-fs.tar'), { force: true });
       const output = await podman.runIn(
         pushed.reference,
         'echo "user=$(whoami)"; echo "pwd=$(pwd)"; grep ^VERSION_CODENAME= /etc/os-release; ' +

@@ -1,6 +1,8 @@
 import { createServer, IncomingMessage, Server } from 'node:http';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CloudFrontClient } from '@aws-sdk/client-cloudfront';
@@ -13,6 +15,9 @@ import { describeWith } from '../support/prereq';
 import { rgwPrerequisites, useRgw } from '../support/rgw';
 import { indexedNames, md5, objectBytes, problemsWithIndex, readIndex } from '../support/s3-inspect';
 import { syntheticImage } from '../support/synthetic-image';
+import { gpgvVerifies, makeSigningKey } from '../support/signing-key';
+
+const execFileAsync = promisify(execFile);
 
 /** A stand-in for the CloudFront API on loopback that records CreateInvalidation calls. */
 interface FakeCloudFront {
@@ -109,6 +114,49 @@ describeWith('publish to S3 (Ceph RGW on loopback)', rgwPrerequisites, () => {
     const indexObject = await rgw.s3.send(new GetObjectCommand({ Bucket: 'publish-plain', Key: 'hotdog/images/index' }));
     expect(indexObject.CacheControl).toBe('public, max-age=60, must-revalidate');
     expect(indexObject.ContentType).toBe('application/json');
+  }, 120000);
+
+  test('a signed release: SBOMs published and named; SHA256SUMS, SHA256SUMS.gpg and index.gpg verify with gpgv after each publish', async () => {
+    await rgw.server.createBucket('publish-signed');
+    const key = makeSigningKey(work);
+    const store = new S3ImageStore({ bucket: 'publish-signed', client: rgw.s3, signingKey: key.secretKeyFile });
+    await store.verify();
+    const images: BuiltImage[] = [];
+    for (const [i, name] of ['webapp', 'robot'].entries()) {
+      const image = await syntheticImage({ dir: work, name, distribution: 'bookworm', releaseLabel: 'signed', timestamp: `20260102.13000${i}`, size: 2000 + i });
+      const sbom = { spdx: join(work, `${image.imageName}.spdx.json`), cyclonedx: join(work, `${image.imageName}.cdx.json`) };
+      await writeFile(sbom.spdx, '{"spdxVersion":"SPDX-2.3"}\n');
+      await writeFile(sbom.cyclonedx, '{"bomFormat":"CycloneDX"}\n');
+      images.push({ ...image, sbomPaths: sbom });
+      await store.put(images[i], silentLog);
+
+      const download = join(work, `signed-${i}`);
+      await mkdir(download, { recursive: true });
+      const get = async (name: string) => {
+        const bytes = await objectBytes(rgw.s3, 'publish-signed', `signed/images/${name}`);
+        await writeFile(join(download, name), bytes);
+        return bytes;
+      };
+      const sums = (await get('SHA256SUMS')).toString();
+      await get('SHA256SUMS.gpg');
+      await get('index');
+      await get('index.gpg');
+      expect(gpgvVerifies(key.publicKeyFile, join(download, 'SHA256SUMS.gpg'), join(download, 'SHA256SUMS'))).toBe(true);
+      expect(gpgvVerifies(key.publicKeyFile, join(download, 'index.gpg'), join(download, 'index'))).toBe(true);
+      // Every file of every indexed image, and nothing else; each digest is the object's.
+      const listed = sums.trim().split('\n').map((line) => line.slice(66));
+      const expected = images.flatMap((im) => [im.artifacts[0].fileName, `${im.imageName}.md5`, `${im.imageName}.sha256`, `${im.imageName}.manifest`, `${im.imageName}.spdx.json`, `${im.imageName}.cdx.json`]);
+      expect(listed).toEqual(expected.sort());
+      for (const name of listed) await get(name);
+      await expect(execFileAsync('sha256sum', ['-c', '--quiet', 'SHA256SUMS'], { cwd: download })).resolves.toBeDefined();
+      const changed = join(download, 'SHA256SUMS.changed');
+      await writeFile(changed, sums.replace(/^./, (c) => (c === '0' ? '1' : '0')));
+      expect(gpgvVerifies(key.publicKeyFile, join(download, 'SHA256SUMS.gpg'), changed)).toBe(false);
+    }
+    const index = await readIndex(rgw.s3, 'publish-signed', 'signed');
+    expect(index!['20260102.130000'].raw.webapp.bookworm).toMatchObject({ spdx: `${images[0].imageName}.spdx.json`, cyclonedx: `${images[0].imageName}.cdx.json` });
+    const head = await rgw.s3.send(new HeadObjectCommand({ Bucket: 'publish-signed', Key: `signed/images/${images[0].imageName}.spdx.json` }));
+    expect(head.ContentType).toBe('application/spdx+json');
   }, 120000);
 
   test('a changed file after checksumming is refused and never reaches the index', async () => {

@@ -179,6 +179,19 @@ describe('ImageBuildProject secrets and options', () => {
     expect(cleanup).not.toContain('ssm:');
   });
 
+  test('the release signing key reaches every build and the cleanup as SIGNING_KEY from Secrets Manager, readable by them', () => {
+    const arn = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:release-key-AbCdEf';
+    const { resources, factory, idOf } = factoryStack((stack) => ({
+      images: ['webapp'],
+      signingKey: BuildSecret.fromSecretsManager(secretsmanager.Secret.fromSecretCompleteArn(stack, 'SigningKey', arn)),
+    }));
+    expect(envOf(resources[idOf(factory.projects.webapp.project)]).SIGNING_KEY).toEqual({ Type: 'SECRETS_MANAGER', Value: arn });
+    expect(envOf(resources[idOf(factory.cleanup.project)]).SIGNING_KEY).toEqual({ Type: 'SECRETS_MANAGER', Value: arn });
+    const policy = (construct: { role?: unknown }) => JSON.stringify(policyOf(resources, idOf(construct.role as never)));
+    expect(policy(factory.projects.webapp.project)).toContain('secret:release-key-AbCdEf');
+    expect(policy(factory.cleanup.project)).toContain('secret:release-key-AbCdEf');
+  });
+
   test('the bundled wrangler reads WRANGLER_PASSWORD: the factory passes exactly that variable', () => {
     const { resources, factory, idOf } = factoryStack((stack) => ({
       images: ['wrangler'],

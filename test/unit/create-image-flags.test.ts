@@ -94,6 +94,13 @@ describe('create_image flags', () => {
     expect(storage(args)).toEqual({ mode: 'publish', bucket: 'locus-tailor-artifacts', cloudfrontDistributionId: 'E2EXAMPLE12345' });
   });
 
+  test('--signing-key goes with a local or published store, as an absolute path; build-only has no release to sign', () => {
+    const base = ['--name', 'webapp', '--distribution', 'bookworm', '--signing-key', 'keys/release.key'];
+    expect(storage([...base, '--local-storage', '--local-storage-path', '/srv/images'])).toEqual({ mode: 'local', path: '/srv/images', signingKey: resolve('keys/release.key') });
+    expect(storage([...base, '--publish', '--bucket', 'acme-images'])).toMatchObject({ mode: 'publish', bucket: 'acme-images', signingKey: resolve('keys/release.key') });
+    expect(() => storage(base)).toThrow('--signing-key needs --local-storage or --publish');
+  });
+
   const usageErrors: [string, string[], string | RegExp][] = [
     ['conflicting modes', ['--build-only', '--local-storage'], '--build-only and --local-storage are exclusive'],
     ['three modes', ['--build-only', '--local-storage', '--publish'], 'are exclusive'],

@@ -1,5 +1,6 @@
 import { BuildError } from '../../core/errors';
 import { BuiltImage, mainArtifact } from '../../core/image';
+import { sbomFileNames } from '../side-files';
 
 /**
  * The image index existing tailor consumers read:
@@ -19,6 +20,9 @@ export interface IndexEntry {
   build_type?: string;
   /** Added: registry reference of a pushed docker image. */
   reference?: string;
+  /** Added: the SBOM files beside the image, `<image>.spdx.json` and `<image>.cdx.json`. */
+  spdx?: string;
+  cyclonedx?: string;
   /** Added: an `ami` image's registration (tailor's consumers ignore it; docs/PUBLISHING.md). */
   ami?: AmiEntry;
 }
@@ -52,6 +56,7 @@ export function entryFor(image: BuiltImage): { slot: IndexSlot; entry: IndexEntr
       size: file.size,
       build_type: image.buildType,
       ...(image.reference ? { reference: image.reference } : {}),
+      ...(image.sbomPaths ? { spdx: sbomFileNames(image).spdx, cyclonedx: sbomFileNames(image).cyclonedx } : {}),
     },
   };
 }

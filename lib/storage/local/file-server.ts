@@ -10,7 +10,8 @@ import { STREAMS_CACHE_CONTROL } from '../indexes/simplestreams';
  * clients and for people fetching images with curl. GET and HEAD only, no listings,
  * nothing outside the folder (no `..`, no hidden files such as lock and temp files, no
  * symlink leading out), single byte ranges, and the cache rule of a published store:
- * the mutable indexes (streams/v1/*.json and index.json) for a minute, everything else
+ * the mutable indexes (streams/v1/*.json, index.json, a signed release's SHA256SUMS and
+ * signatures) for a minute, everything else
  * (images and their checksums, which never change under a name) for a year.
  */
 
@@ -25,6 +26,8 @@ const CONTENT_TYPES: [string, string][] = [
   ['.md5', 'text/plain; charset=utf-8'],
   ['.sha256', 'text/plain; charset=utf-8'],
   ['.manifest', 'text/plain; charset=utf-8'],
+  ['SHA256SUMS', 'text/plain; charset=utf-8'],
+  ['.gpg', 'application/pgp-signature'],
   ['.yaml', 'text/yaml; charset=utf-8'],
 ];
 
@@ -34,7 +37,8 @@ export function contentTypeFor(path: string): string {
 }
 
 export function cacheControlFor(relativePath: string): string {
-  const mutable = /^streams\/v1\/[^/]+\.json$/.test(relativePath) || /(^|\/)index(\.json)?$/.test(relativePath);
+  // A signed release's SHA256SUMS and signatures change with it, like the index.
+  const mutable = /^streams\/v1\/[^/]+\.json$/.test(relativePath) || /(^|\/)(index(\.json)?|SHA256SUMS)(\.gpg)?$/.test(relativePath);
   return mutable ? STREAMS_CACHE_CONTROL : IMMUTABLE_CACHE_CONTROL;
 }
 

@@ -3,7 +3,9 @@ import { join, resolve } from 'node:path';
 import { BuildLog } from '../../core/log';
 import { CleanupReport } from '../retention/cleanup-report';
 import { LOCAL_INDEX_FILE, localImagesDir } from './layout';
-import { readLocalIndex, updateLocalIndex } from './local-index';
+import { readLocalIndex, updateLocalIndex, withLocalIndex } from './local-index';
+import { OpenPgpSigner } from '../signing/openpgp-signer';
+import { signLocalRelease } from '../signing/release-sums';
 import { rewriteLocalStreams } from './local-streams';
 import { expiredEntries, ofOrganization, RetentionPolicy } from '../retention/retention';
 import { listEntries, withoutImages } from '../indexes/tailor-index';
@@ -16,6 +18,8 @@ export interface LocalCleanupOptions {
   policy: RetentionPolicy;
   dryRun: boolean;
   log: BuildLog;
+  /** A signed release's key: SHA256SUMS is rewritten and re-signed after the files go. */
+  signer?: OpenPgpSigner;
 }
 
 /**
@@ -50,6 +54,8 @@ export async function cleanupLocal(options: LocalCleanupOptions): Promise<Cleanu
   // must stop naming the images before their files go.
   await rewriteLocalStreams(options.root);
   for (const item of report.removed) for (const path of item.objects) await rm(path, { force: true });
+  const { signer } = options;
+  if (signer) await withLocalIndex(imagesDir, () => signLocalRelease(imagesDir, LOCAL_INDEX_FILE, signer, options.log));
   options.log.info(`removed ${expired.length} image(s) from ${imagesDir}`);
   return report;
 }

@@ -1,7 +1,7 @@
 import { dirname, join, resolve } from 'node:path';
 import { BuildError } from '../../core/errors';
 import { BuiltImage } from '../../core/image';
-import { BuildLog } from '../../core/log';
+import { BuildLog, silentLog } from '../../core/log';
 import { entryFor, listEntries, withEntryInFreeSlot } from '../indexes/tailor-index';
 import { STREAMS_IMAGES_PATH } from '../indexes/simplestreams';
 import { checkSlotFree } from '../planned-slot';
@@ -11,6 +11,8 @@ import { readLocalIndex, withLocalIndex } from './local-index';
 import { localIndexes, rewriteLocalStreams } from './local-streams';
 import { LOCAL_INDEX_FILE, localImagesDir } from './layout';
 import { removeLeftovers, stageFiles, sweepStaleTemps } from './place-files';
+import { OpenPgpSigner } from '../signing/openpgp-signer';
+import { digestsToCome, signLocalRelease } from '../signing/release-sums';
 
 /**
  * local storage: an organised folder, `<path>/<release_label>/images/`, holding each
@@ -32,7 +34,11 @@ export class LocalStore implements ImageStore {
     readonly root: string,
     /** The images of the run, each checked by verify(). */
     private readonly planned: PlannedImage[] = [],
+    /** `--signing-key`: then every release folder written gets a signed SHA256SUMS and index.json.gpg. */
+    private readonly signingKey?: string,
   ) {}
+
+  private signer?: OpenPgpSigner;
 
   private get streamsDir(): string {
     return join(this.root, dirname(STREAMS_IMAGES_PATH));
@@ -52,6 +58,7 @@ export class LocalStore implements ImageStore {
    * there is a UsageError (exit 2: pick another --timestamp).
    */
   async verify(): Promise<void> {
+    if (this.signingKey) this.signer = await OpenPgpSigner.fromFile(this.signingKey, silentLog);
     await checkWritableFolder(this.root, 'the local storage path');
     const labels = [...new Set(this.planned.map((image) => image.releaseLabel))];
     for (const label of labels) await checkWritableFolder(localImagesDir(this.root, label), 'the release folder');
@@ -68,6 +75,9 @@ export class LocalStore implements ImageStore {
     const imagesDir = localImagesDir(this.root, image.releaseLabel);
     const indexPath = join(imagesDir, LOCAL_INDEX_FILE);
     const staged = await stageFiles(imagesDir, image);
+    // A signed release: hash what SHA256SUMS does not list yet now, not under the lock.
+    const known = this.signingKey ? await digestsToCome(imagesDir, LOCAL_INDEX_FILE) : new Map<string, string>();
+    for (const artifact of image.artifacts) known.set(artifact.fileName, artifact.sha256);
     const { slot, entry } = entryFor(image);
     try {
       await withLocalIndex(imagesDir, async ({ index, write }) => {
@@ -82,6 +92,15 @@ export class LocalStore implements ImageStore {
         } catch (error) {
           await staged.unplace();
           throw error;
+        }
+        if (this.signingKey) {
+          this.signer ??= await OpenPgpSigner.fromFile(this.signingKey, log);
+          await signLocalRelease(imagesDir, LOCAL_INDEX_FILE, this.signer, log, known).catch(async (error: unknown) => {
+            // Unsigned is not stored: the index goes back to what it was, the files go.
+            await write(index);
+            await staged.unplace();
+            throw error;
+          });
         }
       });
     } finally {

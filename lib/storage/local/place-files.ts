@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { Artifact, BuiltImage } from '../../core/image';
 import { BuildError, UsageError } from '../../core/errors';
 import { BuildLog } from '../../core/log';
-import { checksumFiles, manifestFileName } from '../side-files';
+import { checksumFiles, manifestFileName, sbomFiles } from '../side-files';
 import { sweepStale } from '../stale-files';
 import { StoredFile } from '../store';
 import { entryExists, errnoOf } from './folder-check';
@@ -18,8 +18,8 @@ interface Placement {
 }
 
 /**
- * The files a folder store holds for one image: extra artifacts, checksum files and the
- * manifest, then the image file itself, last, so that where no index says what is stored
+ * The files a folder store holds for one image: extra artifacts, checksum files, the
+ * manifest and the SBOMs, then the image file itself, last, so that where no index says what is stored
  * (build-only) the image file's presence means the whole image is there.
  */
 export function filesFor(image: BuiltImage): Placement[] {
@@ -29,6 +29,7 @@ export function filesFor(image: BuiltImage): Placement[] {
     ...extras.map((artifact) => ({ from: artifact.path, fileName: artifact.fileName })),
     ...checksumFiles(image).map((file) => ({ content: file.text, fileName: file.fileName })),
     { from: image.manifestPath, fileName: manifestFileName(image) },
+    ...sbomFiles(image).map((file) => ({ from: file.path, fileName: file.fileName })),
     ...main.map((artifact) => ({ from: artifact.path, fileName: artifact.fileName })),
   ];
 }

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BuildError, UsageError } from '../../core/errors';
@@ -8,6 +8,7 @@ import { requireHostTools } from '../../core/host-tools';
 import { BuildLog } from '../../core/log';
 import { imageTag, parseRegistry, repositoryName } from '../../core/oci-reference';
 import { EcrClientFactory, registryAuth, writeAuthFile } from './auth';
+import { GpgSession } from '../signing/openpgp-signer';
 
 export { ecrHost, registryAuth, REGISTRY_PASSWORD_ENV, REGISTRY_USERNAME_ENV } from './auth';
 export type { EcrClientFactory } from './auth';
@@ -25,6 +26,12 @@ export interface PushRequest {
   env?: NodeJS.ProcessEnv;
   /** Makes the ECR client (tests pass a fake). */
   ecrClient?: EcrClientFactory;
+  /**
+   * Sign the pushed image (skopeo --sign-by, an OpenPGP "simple signing" signature) with
+   * the session's key; the signature is written under `lookasideDir` in the lookaside
+   * layout (`<repository>@sha256=<digest>/signature-1`), for the caller to publish.
+   */
+  signing?: { session: GpgSession; lookasideDir: string };
   log: BuildLog;
   signal?: AbortSignal;
 }
@@ -55,6 +62,7 @@ export async function pushImage(push: PushRequest): Promise<PushResult> {
   const authFile = auth.kind === 'basic' ? await writeAuthFile(target.host, auth.auth) : undefined;
   try {
     const digestFile = join(work, 'digest');
+    const signing = push.signing ? await signingArgs(work, target.host, push.signing) : [];
     const args = [
       'copy',
       '--quiet',
@@ -63,6 +71,7 @@ export async function pushImage(push: PushRequest): Promise<PushResult> {
       `--digestfile=${digestFile}`,
       ...(target.insecure ? ['--dest-tls-verify=false'] : []),
       ...(authFile ? [`--dest-authfile=${authFile.path}`] : []),
+      ...signing,
       transport,
       `docker://${reference}`,
     ];
@@ -71,7 +80,7 @@ export async function pushImage(push: PushRequest): Promise<PushResult> {
       describe: `skopeo copy to ${reference}`,
       log: push.log,
       signal: push.signal,
-      env: skopeoEnv(),
+      env: { ...skopeoEnv(), ...(push.signing ? { GNUPGHOME: push.signing.session.home } : {}) },
     });
     const digest = (await readFile(digestFile, 'utf8')).trim();
     const repository = reference.slice(0, reference.lastIndexOf(':'));
@@ -91,7 +100,7 @@ export async function pushImage(push: PushRequest): Promise<PushResult> {
 export async function pushBuiltImage(
   image: BuiltImage,
   target: { registry?: string; repository?: string },
-  options: Pick<PushRequest, 'env' | 'ecrClient' | 'log' | 'signal'>,
+  options: Pick<PushRequest, 'env' | 'ecrClient' | 'log' | 'signal' | 'signing'>,
 ): Promise<PushResult> {
   const registry = checkPushTarget(target);
   const tag = imageTag({ name: image.name, distribution: image.distribution, releaseLabel: image.releaseLabel });
@@ -123,6 +132,18 @@ async function sourceTransport(source: string): Promise<string> {
     throw new BuildError(`the image to push, ${source}, does not exist`);
   }
   return info.isDirectory() ? `oci:${source}` : `oci-archive:${source}`;
+}
+
+/**
+ * skopeo's signing flags: the key by fingerprint (gpg finds it in the session's GNUPGHOME)
+ * and a registries.d of its own that sends this registry's signatures to the lookaside dir.
+ */
+async function signingArgs(work: string, host: string, signing: { session: GpgSession; lookasideDir: string }): Promise<string[]> {
+  const registriesD = join(work, 'registries.d');
+  await mkdir(registriesD, { recursive: true });
+  await mkdir(signing.lookasideDir, { recursive: true });
+  await writeFile(join(registriesD, 'tailor-image.yaml'), `docker:\n  ${JSON.stringify(host)}:\n    lookaside-staging: ${JSON.stringify(`file://${signing.lookasideDir}`)}\n`);
+  return [`--registries.d=${registriesD}`, `--sign-by=${signing.session.fingerprint}`];
 }
 
 /** skopeo runs without the builder's secrets in its environment (it needs none of them). */

@@ -1,3 +1,5 @@
+import { OpenPgpSigner } from '../signing/openpgp-signer';
+import { signS3Release } from './s3-signing';
 import { CloudFrontClient } from '@aws-sdk/client-cloudfront';
 import { S3Client } from '@aws-sdk/client-s3';
 import { BuildLog } from '../../core/log';
@@ -30,6 +32,8 @@ export interface S3CleanupOptions {
   /** EC2 clients for releases with ami images (default: the standard SDK configuration). */
   amiClients?: AmiClients;
   signal?: AbortSignal;
+  /** A signed release's key: SHA256SUMS and the index are re-signed after the files go. */
+  signer?: OpenPgpSigner;
 }
 
 /**
@@ -103,6 +107,7 @@ export async function cleanupS3(options: S3CleanupOptions): Promise<CleanupRepor
   await remove(planned.flatMap((p) => p.versions));
   const withAmi = listEntries(index).some(({ entry }) => entry.ami || entry.build_type === 'ami');
   if (withAmi) await cleanupAmis(options, expired.flatMap(({ entry }) => (entry.ami ? [entry.ami] : [])), indexOptions);
+  if (options.signer) await signS3Release({ client, bucket, releaseLabel, signer: options.signer, log, signal });
 
   if (options.cloudfrontDistributionId) {
     const cloudFront = options.cloudFront ?? createCloudFrontClient();

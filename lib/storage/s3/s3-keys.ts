@@ -4,7 +4,8 @@ import { quote } from '../../core/message-text';
 /**
  * Where things live in the bucket, tailor's layout plus one folder of entry objects:
  *   <release_label>/images/<image_name>.<ext>       the image (immutable)
- *   <release_label>/images/<image_name>.md5|.sha256|.manifest
+ *   <release_label>/images/<image_name>.md5|.sha256|.manifest|.spdx.json|.cdx.json
+ *   <release_label>/images/SHA256SUMS|SHA256SUMS.gpg|index.gpg  with a signing key
  *   <release_label>/images/index                    the tailor index (the one mutable object)
  *   <release_label>/images/entries/<image_name>.json  one small immutable entry per image,
  *                                                   written after the image is verified

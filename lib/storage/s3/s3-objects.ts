@@ -70,8 +70,8 @@ export interface PutTextOptions {
 }
 
 /** Writes a small object in one PUT with Content-MD5 (verified by S3 and S3-compatible servers alike). */
-export async function putText(client: S3Client, bucket: string, key: string, text: string, options: PutTextOptions): Promise<string> {
-  const body = Buffer.from(text, 'utf8');
+export async function putText(client: S3Client, bucket: string, key: string, text: string | Buffer, options: PutTextOptions): Promise<string> {
+  const body = typeof text === 'string' ? Buffer.from(text, 'utf8') : text;
   const out = await client.send(
     new PutObjectCommand({
       Bucket: bucket,

@@ -1,4 +1,6 @@
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { CloudFrontClient } from '@aws-sdk/client-cloudfront';
@@ -6,7 +8,7 @@ import { Artifact, BuiltImage, mainArtifact } from '../../core/image';
 import { requireHostTools } from '../../core/host-tools';
 import { BuildLog, silentLog } from '../../core/log';
 import { checkPushTarget, pushBuiltImage } from '../registry/push';
-import { checksumFiles, manifestFileName } from '../side-files';
+import { checksumFiles, manifestFileName, sbomFileNames, sbomFiles } from '../side-files';
 import { BuildError, UsageError } from '../../core/errors';
 import { rewriteBucketStreams } from './bucket-streams';
 import { checkReleaseAccess } from './s3-access';
@@ -25,6 +27,20 @@ import { removeAmi } from '../ec2/ami-remove';
 import { sweepImages } from '../ec2/ami-sweep';
 import { createAmiClients } from '../ec2/ec2-clients';
 import { checkAmiAccess } from '../ec2/ami-access';
+import { OpenPgpSigner } from '../signing/openpgp-signer';
+import { signS3Release } from './s3-signing';
+
+/**
+ * Where the signatures of a release's pushed docker images are published, under the
+ * release's own prefix (what grantPublish covers): `<label>/images/signatures/` is the
+ * lookaside base podman is pointed at.
+ */
+export const SIGNATURES_FOLDER = 'signatures';
+
+async function listFiles(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  return entries.filter((entry) => entry.isFile()).map((entry) => join(entry.parentPath, entry.name));
+}
 
 /** Images never change under their name: a CDN may keep them for a year without asking. */
 export const IMAGE_CACHE_CONTROL = 'public, max-age=31536000, immutable';
@@ -46,6 +62,8 @@ export interface S3StoreOptions {
   images?: PlannedImage[];
   /** How `ami` images are registered (copies, shares); see lib/storage/ec2/. */
   ami?: AmiPublishSettings;
+  /** `--signing-key`: SHA256SUMS.gpg and index.gpg for each release written, and signed docker pushes. */
+  signingKey?: string;
 }
 
 export function contentTypeOf(fileName: string): string {
@@ -53,6 +71,8 @@ export function contentTypeOf(fileName: string): string {
   if (fileName.endsWith('.xz')) return 'application/x-xz';
   if (fileName.endsWith('.zst')) return 'application/zstd';
   if (fileName.endsWith('.tar')) return 'application/x-tar';
+  if (fileName.endsWith('.spdx.json')) return 'application/spdx+json';
+  if (fileName.endsWith('.cdx.json')) return 'application/vnd.cyclonedx+json';
   if (fileName.endsWith('.json')) return 'application/json';
   if (/\.(md5|sha256|manifest|txt)$/.test(fileName)) return 'text/plain; charset=utf-8';
   return 'application/octet-stream';
@@ -87,6 +107,7 @@ export class S3ImageStore implements ImageStore {
   private clientInstance?: S3Client;
   /** How this server takes conditional index writes, learnt by the first publish. */
   private conditionMode: ConditionMode = 'quoted';
+  private signer?: OpenPgpSigner;
 
   constructor(options: S3StoreOptions) {
     this.options = options;
@@ -109,6 +130,7 @@ export class S3ImageStore implements ImageStore {
    * are never reused) or finds its slot taken (UsageErrors: pick another --timestamp).
    */
   async verify(): Promise<void> {
+    if (this.options.signingKey) this.signer = await OpenPgpSigner.fromFile(this.options.signingKey, silentLog);
     const planned = this.options.images ?? [];
     const pushed = planned.filter((image) => image.push);
     for (const image of pushed) checkPushTarget(image.push!);
@@ -145,9 +167,9 @@ export class S3ImageStore implements ImageStore {
     const push = this.options.images?.find((planned) => planned.imageName === image.imageName)?.push;
     if (push && image.buildType === 'docker') {
       // The registry first: the index entry then names the pushed reference.
-      const pushed = await pushBuiltImage(image, push, { log, signal });
+      const pushed = await this.push(image, push, log, signal);
       image = { ...image, reference: pushed.pinned ?? pushed.reference };
-      log.info(`pushed ${image.reference}`);
+      log.info(`pushed ${image.reference}${this.signer ? ` (signed by ${this.signer.fingerprint})` : ''}`);
     }
     const stage = failedWhile(image.imageName, signal);
     const label = image.releaseLabel;
@@ -211,6 +233,15 @@ export class S3ImageStore implements ImageStore {
     });
     if (streams) log.debug(`s3: streams/v1 updated (${streams.writes} write(s))`);
 
+    if (this.options.signingKey) {
+      this.signer ??= await OpenPgpSigner.fromFile(this.options.signingKey, log);
+      await signS3Release({ client: this.client, bucket: this.bucket, releaseLabel: label, signer: this.signer, log, signal }).catch((error: unknown) => {
+        if (signal?.aborted) throw error;
+        const why = error instanceof BuildError ? error.message : describeS3Error(error);
+        throw new BuildError(`${image.imageName} is published, but its release was not re-signed (${why}); the next publish or cleanup with --signing-key signs it`);
+      });
+    }
+
     await this.invalidate(label, image.imageName, log, signal);
     return {
       imageName: image.imageName,
@@ -219,6 +250,28 @@ export class S3ImageStore implements ImageStore {
       index: `s3://${this.bucket}/${indexKey(label)}`,
       ...(image.reference ? { reference: image.reference } : {}),
     };
+  }
+
+  /**
+   * Pushes a docker image; with a signing key, signed (skopeo --sign-by) and its signature
+   * published under `<label>/images/signatures/` (the lookaside layout podman reads, see
+   * docs/SIGNING.md) before the index names the image.
+   */
+  private async push(image: BuiltImage, target: { registry?: string; repository?: string }, log: BuildLog, signal?: AbortSignal) {
+    const signer = this.signer ?? (this.options.signingKey ? (this.signer = await OpenPgpSigner.fromFile(this.options.signingKey, log)) : undefined);
+    if (!signer) return pushBuiltImage(image, target, { log, signal });
+    const lookasideDir = await mkdtemp(join(tmpdir(), 'tailor-sigs-'));
+    try {
+      const pushed = await signer.withSession(log, (session) => pushBuiltImage(image, target, { log, signal, signing: { session, lookasideDir } }), signal);
+      for (const file of await listFiles(lookasideDir)) {
+        const key = objectKey(image.releaseLabel, `${SIGNATURES_FOLDER}/${relative(lookasideDir, file)}`);
+        await putText(this.client, this.bucket, key, await readFile(file), { contentType: 'application/octet-stream', cacheControl: IMAGE_CACHE_CONTROL, signal });
+        log.debug(`s3: wrote ${key}`);
+      }
+      return pushed;
+    } finally {
+      await rm(lookasideDir, { recursive: true, force: true });
+    }
   }
 
   private async uploadArtifact(label: string, artifact: Artifact, log: BuildLog, signal?: AbortSignal): Promise<StoredFile> {
@@ -263,7 +316,7 @@ export class S3ImageStore implements ImageStore {
     return stored;
   }
 
-  /** `<image>.md5`, `<image>.sha256` in md5sum/sha256sum format, and `<image>.manifest`. */
+  /** `<image>.md5`, `<image>.sha256` in md5sum/sha256sum format, `<image>.manifest` and the SBOMs. */
   private async putSideFiles(image: BuiltImage, log: BuildLog, signal?: AbortSignal): Promise<void> {
     mainArtifact(image);
     const side = checksumFiles(image);
@@ -273,6 +326,7 @@ export class S3ImageStore implements ImageStore {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
       log.warn(`${image.imageName} has no package manifest; publishing without one`);
     }
+    for (const sbom of sbomFiles(image)) side.push({ fileName: sbom.fileName, text: await readFile(sbom.path, 'utf8') });
     await Promise.all(
       side.map(async ({ fileName, text }) => {
         const key = objectKey(image.releaseLabel, fileName);
@@ -295,6 +349,7 @@ export class S3ImageStore implements ImageStore {
       entryKey(label, image.imageName),
       ...image.artifacts.map((artifact) => objectKey(label, artifact.fileName)),
       ...[...checksumFiles(image), { fileName: manifestFileName(image) }].map((file) => objectKey(label, file.fileName)),
+      ...(image.sbomPaths ? Object.values(sbomFileNames(image)).map((fileName) => objectKey(label, fileName)) : []),
     ];
     const kept: string[] = [];
     for (const key of keys) {
@@ -338,7 +393,8 @@ export class S3ImageStore implements ImageStore {
     const path = `/${indexKey(label)}`;
     const client = this.options.cloudFront ?? createCloudFrontClient();
     try {
-      const id = await invalidatePaths(client, distribution, [path, '/streams/v1/*'], `${imageName}-${randomUUID()}`, signal);
+      const signed = this.options.signingKey ? [`/${objectKey(label, 'SHA256SUMS')}*`, `/${indexKey(label)}.gpg`] : [];
+      const id = await invalidatePaths(client, distribution, [path, ...signed, '/streams/v1/*'], `${imageName}-${randomUUID()}`, signal);
       log.info(`invalidated ${path} on CloudFront ${distribution}${id ? ` (${id})` : ''}`);
     } catch (error) {
       // The image and the index are in place and the index's max-age is short: the CDN
@@ -351,8 +407,14 @@ export class S3ImageStore implements ImageStore {
 }
 
 export function createS3Store(
-  storage: { bucket: string; cloudfrontDistributionId?: string; ami?: AmiPublishSettings },
+  storage: { bucket: string; cloudfrontDistributionId?: string; ami?: AmiPublishSettings; signingKey?: string },
   images: PlannedImage[] = [],
 ): S3ImageStore {
-  return new S3ImageStore({ bucket: storage.bucket, cloudfrontDistributionId: storage.cloudfrontDistributionId, images, ami: storage.ami });
+  return new S3ImageStore({
+    bucket: storage.bucket,
+    cloudfrontDistributionId: storage.cloudfrontDistributionId,
+    images,
+    ami: storage.ami,
+    signingKey: storage.signingKey,
+  });
 }
