@@ -90,6 +90,14 @@ export class BootstrapCache {
     return { tarball: `${base}.tar.zst`, record: `${base}.json`, tree: `${base}.tree` };
   }
 
+  /**
+   * The prefix of files derived from an entry's tree (e.g. `<key>.oci-base.tar.gz`): kept
+   * beside it, removed with it, pruned by age like it.
+   */
+  derivedPrefix(key: string): string {
+    return join(this.dir, 'rootfs', key);
+  }
+
   /** A fresh directory in the cache to bootstrap into (pass it to beginSave() afterwards). */
   async scratchTree(key: string): Promise<string> {
     await mkdir(join(this.dir, 'rootfs'), { recursive: true });
@@ -213,8 +221,17 @@ export class BootstrapCache {
     const { tarball, record, tree } = this.paths(key);
     await rm(record, { force: true });
     await rm(tarball, { force: true });
+    await this.removeDerived(key);
     await this.removeTree(tree);
     return { outcome };
+  }
+
+  /** Removes what was derived from an entry's tree (it is made again from the new one). */
+  private async removeDerived(key: string): Promise<void> {
+    const dir = join(this.dir, 'rootfs');
+    for (const name of readdirSync(dir)) {
+      if (name.startsWith(`${key}.`) && DERIVED.test(name.slice(key.length))) await rm(join(dir, name), { force: true });
+    }
   }
 
   /**
@@ -273,6 +290,9 @@ export function treeShape(root: string): TreeShape {
 function sameShape(a: TreeShape, b: TreeShape): boolean {
   return a.entries === b.entries && a.bytes === b.bytes;
 }
+
+/** Names of derived files after `<key>` (see derivedPrefix). */
+const DERIVED = /^\.oci-base\./;
 
 /** Ownership, permissions, xattrs (file capabilities) and ACLs survive the round trip. */
 const TAR_FLAGS = ['--numeric-owner', '--xattrs', '--xattrs-include=*', '--acls', '--same-permissions'];
