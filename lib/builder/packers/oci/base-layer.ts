@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { digestFile } from '../../../core/digest';
 import { BuildLog } from '../../../core/log';
 import { CleanupStack } from '../../cleanup';
@@ -62,6 +62,7 @@ async function obtain(baseTree: string, file: string, scratchDir: string, option
   const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   try {
     await mkdir(dir, { recursive: true });
+    await mkdir(dirname(file), { recursive: true });
     const { rootfs } = await mountOverlayRootfs(baseTree, dir, { ...options, cleanups, keep: false });
     const image = new Rootfs(rootfs);
     await scrubMachineState(image);
