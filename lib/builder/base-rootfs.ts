@@ -92,6 +92,7 @@ export function baseGroupKey(request: BuildRequest): string {
   return JSON.stringify([
     request.distribution.codename,
     request.recipe.variant,
+    request.recipe.minimise,
     request.mirror ?? '',
     request.securityMirror ?? '',
     request.noCache,

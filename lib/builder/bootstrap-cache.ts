@@ -25,6 +25,8 @@ export interface BootstrapKeyInput {
   packages: string[];
   /** sha256 of the archive keyring file. */
   keyringSha256: string;
+  /** dpkg options written before the install (a minimised recipe's path-exclude); absent when none. */
+  dpkgOptions?: string[];
 }
 
 export function bootstrapKey(input: BootstrapKeyInput): string {
