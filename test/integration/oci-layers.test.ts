@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CleanupStack } from '../../lib/builder/cleanup';
 import { mountOverlayRootfs } from '../../lib/builder/overlay';
@@ -87,11 +87,12 @@ describeWith('container layers from an overlay: a finalized shared base and the 
       await mkdir(join(rootfs, 'usr/share/replaced'));
       await writeFile(join(rootfs, 'usr/share/replaced/new'), 'new\n');
       await writeFile(join(rootfs, 'etc/added'), 'added\n');
+      await symlink('/nonexistent', join(rootfs, 'etc/dangling'));
       const changes = await writeChangesLayer(upper!, join(work, 'changes.tar.gz'), 1767268800, scratch, options);
       expect(changes).toBeDefined();
       const names = entries(join(work, 'changes.tar.gz'));
       expect(names).toEqual(expect.arrayContaining([
-        '- usr/share/.wh.removed', '- usr/share/replaced/.wh..wh..opq', '- usr/share/replaced/new', '- etc/added',
+        '- usr/share/.wh.removed', '- usr/share/replaced/.wh..wh..opq', '- usr/share/replaced/new', '- etc/added', 'l etc/dangling -> /nonexistent',
       ]));
       expect(names.filter((name) => name.startsWith('c '))).toEqual([]);
       expect(names.some((name) => name.includes('usr/share/keep'))).toBe(false);

@@ -56,7 +56,7 @@ export async function writeChangesLayer(
   const { log, signal } = options;
   const { stdout } = await run(
     'getfattr',
-    ['--absolute-names', '--recursive', '--physical', '--dump', '--match=^trusted\\.overlay\\.', upper],
+    ['--absolute-names', '--recursive', '--physical', '--no-dereference', '--dump', '--match=^trusted\\.overlay\\.', upper],
     { log, signal, capture: true, env: hostToolEnv(), describe: 'getfattr (overlay marks)' },
   );
   const marks = parseOverlayMarks(stdout);
