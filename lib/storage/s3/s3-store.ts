@@ -20,6 +20,7 @@ import { DEFAULT_TUNING, UploadTuning, uploadFile } from './s3-upload';
 import { ImageStore, PlannedImage, StoredFile, StoredImage } from '../store';
 import { entryAt, entryFor, IndexSlot, SlotTakenError, withEntryInFreeSlot } from '../indexes/tailor-index';
 import { checkSlotFree } from '../planned-slot';
+import { byteProgressOf } from '../../core/progress';
 
 /** Images never change under their name: a CDN may keep them for a year without asking. */
 export const IMAGE_CACHE_CONTROL = 'public, max-age=31536000, immutable';
@@ -200,7 +201,7 @@ export class S3ImageStore implements ImageStore {
     }
     const started = Date.now();
     log.debug(`s3: upload ${key}`);
-    let reported = 0;
+    const progress = byteProgressOf(log, `upload ${artifact.fileName}`);
     await uploadFile(
       this.client,
       {
@@ -211,13 +212,7 @@ export class S3ImageStore implements ImageStore {
         contentType: contentTypeOf(artifact.fileName),
         cacheControl: IMAGE_CACHE_CONTROL,
         signal,
-        onProgress: (loaded, total) => {
-          const tenth = total > 0 ? Math.floor((loaded / total) * 10) : 10;
-          if (total >= 64 << 20 && tenth > reported && tenth < 10) {
-            reported = tenth;
-            log.info(`uploading ${artifact.fileName}: ${tenth * 10}%`);
-          }
-        },
+        onProgress: progress,
       },
       this.options.tuning ?? DEFAULT_TUNING,
     );

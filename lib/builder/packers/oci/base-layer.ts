@@ -9,6 +9,8 @@ import { mountOverlayRootfs } from '../../overlay';
 import { Rootfs } from '../../rootfs-path';
 import { scrubMachineState } from '../../scrub';
 import { removeWorkDir } from '../../workdir';
+import { treeShape } from '../../bootstrap-cache';
+import { byteProgressOf } from '../../../core/progress';
 import { compressStream, LayerResult } from './layer';
 import { layerTarArgs } from './layer-tar';
 
@@ -68,7 +70,9 @@ async function obtain(baseTree: string, file: string, scratchDir: string, option
     await scrubMachineState(image);
     // Each image writes its own name (finalize); the host's stays out of the base.
     await image.remove('/etc/hostname');
-    const layer = await compressStream('tar', layerTarArgs(rootfs, baseEpoch(baseTree)), temp, options);
+    const layer = await compressStream('tar', layerTarArgs(rootfs, baseEpoch(baseTree)), temp, {
+      ...options, progress: byteProgressOf(options.log, 'pigz of the shared base'), total: treeShape(baseTree).bytes,
+    });
     await rename(temp, file);
     const record: BaseLayerRecord = { format: BASE_LAYER_FORMAT, ...layer };
     await writeFile(`${recordFile}.${process.pid}.tmp`, `${JSON.stringify(record, null, 2)}\n`);

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { run } from '../../../core/exec';
 import { BuildLog } from '../../../core/log';
 import { hostToolEnv } from '../../command-env';
+import { treeShape } from '../../bootstrap-cache';
+import { byteProgressOf } from '../../../core/progress';
 import { compressStream, LayerResult } from './layer';
 import { layerTarArgs } from './layer-tar';
 
@@ -74,7 +76,9 @@ export async function writeChangesLayer(
       await writeFile(join(inTree, OPAQUE_MARKER), '');
     }
     log.debug(`changes layer: ${whiteouts} whiteouts, ${marks.opaque.length} opaque directories`);
-    return await compressStream('tar', layerTarArgs(tree, epoch), outFile, options);
+    return await compressStream('tar', layerTarArgs(tree, epoch), outFile, {
+      ...options, progress: byteProgressOf(log, 'pigz of the changes'), total: treeShape(tree).bytes,
+    });
   } finally {
     await rm(tree, { recursive: true, force: true });
   }
