@@ -73,6 +73,8 @@ export async function benchDocker(): Promise<BenchRow[]> {
     // the fleet's CI rebuilds it; both images then go to a registry, counting what it stores.
     const changed = oneLineChange(request.recipe.origin, request.recipe.baseDir, work);
     const { cold, warm } = await coldThenWarm('docker', args, work, process.env, ['--recipes-path', changed]);
+    const stages = (s: ImageSummary) => Object.entries(s.timings ?? {}).map(([stage, t]) => `${stage} ${t.toFixed(1)}`).join(', ');
+    console.error(`docker cold: ${stages(cold.summary)}\ndocker warm: ${stages(warm.summary)}`);
     const pushed = await registryBytes([ociArchive(cold.summary), ociArchive(warm.summary)]);
     return [
       ratioRow('docker cold build (dev-env, bookworm)', cold.seconds, floor, 's',

@@ -44,6 +44,8 @@ export interface ImageSummary {
   cache: string;
   peak_rss_mib: number;
   artifacts: { file: string; path: string; size: number }[];
+  /** Seconds per stage. */
+  timings?: Record<string, number>;
 }
 
 /** Runs create_image as a user does (the bundled command, --json --quiet): wall time and summary. */

@@ -8,7 +8,7 @@ import { ByteProgress, watchReadPosition } from '../../../core/progress';
  * presets and block sizes"): all cores (-T0, which splits the input into blocks and
  * compresses them in parallel), the preset and the block size given here.
  */
-export const XZ_SETTINGS: readonly string[] = ['-T0', '-2'];
+export const XZ_SETTINGS: readonly string[] = ['-T0', '-1', '--block-size=16MiB'];
 
 /**
  * xz, streamed from the raw disk straight into the staging file. The sparse, zero-filled
