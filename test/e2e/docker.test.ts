@@ -228,7 +228,7 @@ describeWith(
       expect(output).toContain('VERSION_CODENAME=bookworm\n');
       expect(output).toContain('bundle_root=/opt/acme/hotdog/dev-env\n');
       expect(output).toContain('lang=C.UTF-8\n');
-      expect(output).toContain('git version'); // installed by the ansible playbook
+      expect(output).toContain('git version'); // a recipe package (the playbook ensures it too)
       expect(output).toContain('tailor-image dev-env');
 
       // The image's metadata as the issue asks for it.
