@@ -62,7 +62,7 @@ export async function benchOci(): Promise<BenchRow[]> {
       const layoutInput = inputFor(join(work, 'layout'));
       layer.push(await seconds(async () => {
         const layout = await buildOciLayout(layoutInput, join(layoutInput.scratchDir, 'oci-layout'));
-        layerSize = layout.layer.size;
+        layerSize = layout.layers.reduce((sum, layer) => sum + layer.size, 0);
       }));
       pack.push(await seconds(() => ociPacker.pack(inputFor(join(work, 'pack')))));
     }

@@ -44,6 +44,8 @@ export interface ImageSummary {
   cache: string;
   peak_rss_mib: number;
   artifacts: { file: string; path: string; size: number }[];
+  /** Seconds per stage. */
+  timings?: Record<string, number>;
 }
 
 /** Runs create_image as a user does (the bundled command, --json --quiet): wall time and summary. */
@@ -86,10 +88,10 @@ export async function floorBootstrap(work: string, request: BuildRequest, packag
 }
 
 /** A cold build (an empty bootstrap cache, which it fills), then a warm rebuild of the same. */
-export async function coldThenWarm(what: string, args: string[], work: string, env: NodeJS.ProcessEnv = process.env) {
+export async function coldThenWarm(what: string, args: string[], work: string, env: NodeJS.ProcessEnv = process.env, warmArgs: string[] = []) {
   const cacheArgs = ['--cache-dir', join(work, 'cache'), '--work-dir', join(work, 'builder')];
   const cold = await createImage([...args, ...cacheArgs, '--timestamp', '20261126.000001'], work, env);
-  const warm = await createImage([...args, ...cacheArgs, '--timestamp', '20261126.000002'], work, env);
+  const warm = await createImage([...args, ...warmArgs, ...cacheArgs, '--timestamp', '20261126.000002'], work, env);
   expectCache(`${what} cold build`, only(cold.summary), 'miss');
   expectCache(`${what} warm rebuild`, only(warm.summary), 'hit');
   return { cold: { seconds: cold.seconds, summary: only(cold.summary) }, warm: { seconds: warm.seconds, summary: only(warm.summary) }, cacheArgs };

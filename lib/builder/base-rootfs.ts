@@ -17,6 +17,8 @@ export interface BaseTree {
   packages: string[];
   /** What the bootstrap cache did for it (off with --no-cache). */
   cache: CacheOutcome;
+  /** A path prefix for what is derived from the tree (a container layer of it): beside its cache entry, or in its own work dir. */
+  derived: string;
 }
 
 /** Where a base is made and cached: the settings of the first request of its group (they agree, see baseGroupKey). */
@@ -56,7 +58,7 @@ export class SharedBase {
       this.runCleanups.push(`remove ${dir}`, () => removeWorkDir(dir, log));
       const tree = join(dir, 'rootfs');
       await runMmdebstrap(spec, tree, [], { log, signal, sourceDateEpoch: sourceDateEpoch(settings) });
-      return { tree, packages, cache: 'off' };
+      return { tree, packages, cache: 'off', derived: join(dir, 'base') };
     }
     const cache = new BootstrapCache(settings.cacheDir, settings.cacheMaxAgeHours, log, signal);
     const { key, input } = await bootstrapKeyOf(spec, log);
@@ -64,7 +66,7 @@ export class SharedBase {
     if (found.outcome === 'hit') {
       log.info(`bootstrap: cache hit (${key.slice(0, 12)})`);
       if (found.private) this.runCleanups.push(`remove ${found.tree}`, () => removeWorkDir(found.tree, log));
-      return { tree: found.tree, packages, cache: 'hit' };
+      return { tree: found.tree, packages, cache: 'hit', derived: cache.derivedPrefix(key) };
     }
     const scratch = await cache.scratchTree(key);
     this.runCleanups.push(`remove ${scratch}`, async () => {
@@ -77,7 +79,7 @@ export class SharedBase {
     this.runCleanups.push(`save bootstrap cache entry ${key.slice(0, 12)}`, async () => {
       await saving.finish();
     });
-    return { tree: scratch, packages, cache: found.outcome };
+    return { tree: scratch, packages, cache: found.outcome, derived: cache.derivedPrefix(key) };
   }
 }
 
@@ -91,6 +93,7 @@ export function baseGroupKey(request: BuildRequest): string {
   return JSON.stringify([
     request.distribution.codename,
     request.recipe.variant,
+    request.recipe.minimise,
     request.mirror ?? '',
     request.securityMirror ?? '',
     request.noCache,

@@ -25,6 +25,8 @@ export interface BootstrapKeyInput {
   packages: string[];
   /** sha256 of the archive keyring file. */
   keyringSha256: string;
+  /** dpkg options written before the install (a minimised recipe's path-exclude); absent when none. */
+  dpkgOptions?: string[];
 }
 
 export function bootstrapKey(input: BootstrapKeyInput): string {
@@ -88,6 +90,14 @@ export class BootstrapCache {
   private paths(key: string) {
     const base = join(this.dir, 'rootfs', key);
     return { tarball: `${base}.tar.zst`, record: `${base}.json`, tree: `${base}.tree` };
+  }
+
+  /**
+   * The prefix of files derived from an entry's tree (e.g. `<key>.oci-base.tar.gz`): kept
+   * beside it, removed with it, pruned by age like it.
+   */
+  derivedPrefix(key: string): string {
+    return join(this.dir, 'rootfs', key);
   }
 
   /** A fresh directory in the cache to bootstrap into (pass it to beginSave() afterwards). */
@@ -213,8 +223,17 @@ export class BootstrapCache {
     const { tarball, record, tree } = this.paths(key);
     await rm(record, { force: true });
     await rm(tarball, { force: true });
+    await this.removeDerived(key);
     await this.removeTree(tree);
     return { outcome };
+  }
+
+  /** Removes what was derived from an entry's tree (it is made again from the new one). */
+  private async removeDerived(key: string): Promise<void> {
+    const dir = join(this.dir, 'rootfs');
+    for (const name of readdirSync(dir)) {
+      if (name.startsWith(`${key}.`) && DERIVED.test(name.slice(key.length))) await rm(join(dir, name), { force: true });
+    }
   }
 
   /**
@@ -273,6 +292,9 @@ export function treeShape(root: string): TreeShape {
 function sameShape(a: TreeShape, b: TreeShape): boolean {
   return a.entries === b.entries && a.bytes === b.bytes;
 }
+
+/** Names of derived files after `<key>` (see derivedPrefix). */
+const DERIVED = /^\.oci-base\./;
 
 /** Ownership, permissions, xattrs (file capabilities) and ACLs survive the round trip. */
 const TAR_FLAGS = ['--numeric-owner', '--xattrs', '--xattrs-include=*', '--acls', '--same-permissions'];

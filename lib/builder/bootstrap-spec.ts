@@ -1,5 +1,6 @@
 import { aptSources, Distribution } from '../core/distributions';
 import { Recipe } from '../recipes/schema';
+import { dpkgOptionsOf } from './dpkg-excludes';
 import { BuildRequest } from './request';
 
 /**
@@ -14,6 +15,8 @@ export interface BootstrapSpec {
   /** One-line apt sources, one suite each: `deb URI SUITE COMPONENT...`. */
   sources: string[];
   packages: string[];
+  /** dpkg options written into the tree before any package is installed (path-exclude of a minimised recipe). */
+  dpkgOptions: string[];
 }
 
 /** The bootstrap of `packages` for a request's distribution, variant and mirrors. */
@@ -22,5 +25,5 @@ export function bootstrapSpecOf(request: BuildRequest, packages: string[]): Boot
   const sources = aptSources(distribution, request.mirror, request.securityMirror).flatMap((source) =>
     source.suites.map((suite) => `deb ${source.uri} ${suite} ${source.components.join(' ')}`),
   );
-  return { distribution, variant: request.recipe.variant, architecture: 'amd64', sources, packages };
+  return { distribution, variant: request.recipe.variant, architecture: 'amd64', sources, packages, dpkgOptions: dpkgOptionsOf(request.recipe.minimise) };
 }

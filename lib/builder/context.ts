@@ -5,7 +5,7 @@ import { SharedBase } from './base-rootfs';
 import { CacheOutcome } from './bootstrap-cache';
 import { MountedChroot } from './chroot';
 import { CleanupStack } from './cleanup';
-import { Packer, PackedFile } from './packers/packer';
+import { Packer, PackedFile, RootfsLayers } from './packers/packer';
 import { BuildRequest } from './request';
 import { ResolvedPassword } from './secrets';
 
@@ -55,6 +55,8 @@ export function workPathsOf(workDir: string, imageName: string): WorkPaths {
 /** A build under way: the plan, its work paths and cleanups, and what the stages have made so far. */
 export interface BuildContext extends BuildPlan, WorkPaths {
   cleanups: CleanupStack;
+  /** Where the rootfs's layers are, when it is an overlay (set by bootstrap). */
+  layers?: RootfsLayers;
   /** What the bootstrap cache did for this build (set by bootstrap). */
   cacheOutcome?: CacheOutcome;
   /** The rootfs mounted for chroot (from provision until finalize). */

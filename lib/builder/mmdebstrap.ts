@@ -22,6 +22,7 @@ export function mmdebstrapArguments(spec: BootstrapSpec, target: string, options
     '--aptopt=Acquire::Languages "none"',
     '--aptopt=Acquire::Retries "3"',
     '--skip=cleanup/apt/lists',
+    ...spec.dpkgOptions.map((option) => `--dpkgopt=${option}`),
     ...options,
     distribution.codename,
     target,
@@ -59,6 +60,8 @@ export async function bootstrapKeyOf(spec: BootstrapSpec, log: BuildLog): Promis
     sources: spec.sources,
     packages: spec.packages,
     keyringSha256: createHash('sha256').update(readFileSync(spec.distribution.keyring)).digest('hex'),
+    // Only when there are some, so the keys of trees without them stay what they were.
+    ...(spec.dpkgOptions.length > 0 ? { dpkgOptions: spec.dpkgOptions } : {}),
   };
   return { key: bootstrapKey(input), input };
 }

@@ -11,14 +11,14 @@ import { BuildLog } from '../core/log';
  * is ever written, so several builds can stand on it at once. The unmount is pushed on
  * the cleanup stack; it runs after the chroot's mounts inside it have come down. With
  * `keep` (--keep-work-dir) the finished tree is first copied out, so `<dir>/rootfs` can
- * still be inspected once nothing is mounted. Where no overlay can be mounted, `<dir>/rootfs`
+ * still be inspected once nothing is mounted (and `<dir>/overlay/upper` is kept). Where no overlay can be mounted, `<dir>/rootfs`
  * is a copy of `lower` instead (slower, same result).
  */
 export async function mountOverlayRootfs(
   lower: string,
   dir: string,
   options: { log: BuildLog; cleanups: CleanupStack; signal: AbortSignal; keep: boolean },
-): Promise<string> {
+): Promise<{ rootfs: string; upper?: string }> {
   const { log, cleanups, signal } = options;
   const rootfs = join(dir, 'rootfs');
   const upper = join(dir, 'overlay', 'upper');
@@ -37,7 +37,7 @@ export async function mountOverlayRootfs(
     log.info(`no overlay could be mounted in ${dir} (${(error as Error).message.split('\n')[0]}); copying the base tree instead`);
     await rm(join(dir, 'overlay'), { recursive: true, force: true });
     await run('cp', ['-a', '--reflink=auto', '--', `${lower}/.`, rootfs], { log, signal, describe: 'copy the base tree' });
-    return rootfs;
+    return { rootfs };
   }
   cleanups.push(`unmount ${rootfs}`, async () => {
     const copy = join(dir, 'rootfs.copy');
@@ -48,12 +48,13 @@ export async function mountOverlayRootfs(
       await run('umount', ['--lazy', rootfs], { log, describe: `umount --lazy ${rootfs}` });
     }
     if (options.keep) {
-      await rm(join(dir, 'overlay'), { recursive: true, force: true });
+      // The upper directory stays (overlay/upper: this build's changes, for a look or a repack).
+      await rm(work, { recursive: true, force: true });
       await rmdir(rootfs);
       await rename(copy, rootfs);
     }
   });
-  return rootfs;
+  return { rootfs, upper };
 }
 
 /** A path as an overlay mount option wants it (",", ":" and "\\" escaped). */

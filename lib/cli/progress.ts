@@ -1,4 +1,5 @@
 import { BuildLog } from '../core/log';
+import { formatProgress, TenthsThrottle } from './byte-progress';
 import { escapeControls } from '../core/message-text';
 import { redactUrls } from '../core/redact';
 
@@ -32,6 +33,7 @@ export function createProgress(
 /** Plain lines with an ISO timestamp, for CodeBuild and other logs. */
 class LineDisplay implements ProgressDisplay {
   private readonly started = new Map<string, number>();
+  private readonly transfers = new Map<string, { start: number; throttle: TenthsThrottle }>();
 
   constructor(
     private readonly stream: NodeJS.WritableStream,
@@ -64,12 +66,22 @@ class LineDisplay implements ProgressDisplay {
     if (this.verbosity === 'verbose') this.line(message);
   }
 
+  /** One line per tenth of the total (or per 256 MiB when there is none). */
+  progress(what: string, done: number, total?: number): void {
+    if (this.verbosity === 'quiet') return;
+    let transfer = this.transfers.get(what);
+    if (!transfer) this.transfers.set(what, (transfer = { start: Date.now(), throttle: new TenthsThrottle() }));
+    if (transfer.throttle.next(done, total)) this.line(`${what}: ${formatProgress(done, total, Date.now() - transfer.start)}`);
+  }
+
   close(): void {}
 }
 
 /** One live line for the running stage (spinner + elapsed), finished stages above it. */
 class LiveDisplay implements ProgressDisplay {
   private current?: { stage: string; detail?: string; start: number };
+  /** The running stage's long step, shown instead of its detail while it goes. */
+  private transfer?: { what: string; done: number; total?: number; start: number };
   private timer?: NodeJS.Timeout;
   private frame = 0;
 
@@ -86,7 +98,9 @@ class LiveDisplay implements ProgressDisplay {
     if (!this.current) return;
     const { stage, detail, start } = this.current;
     const spinner = SPINNER[this.frame++ % SPINNER.length];
-    const text = `${spinner} ${stage.padEnd(10)} ${seconds1(Date.now() - start).padStart(6)} s  ${detail ?? ''}`;
+    const { transfer } = this;
+    const shown = transfer ? `${clean(transfer.what)}: ${formatProgress(transfer.done, transfer.total, Date.now() - transfer.start)}` : (detail ?? '');
+    const text = `${spinner} ${stage.padEnd(10)} ${seconds1(Date.now() - start).padStart(6)} s  ${shown}`;
     this.clear();
     this.stream.write(text.slice(0, Math.max(20, (this.stream.columns ?? 80) - 1)));
   }
@@ -107,6 +121,7 @@ class LiveDisplay implements ProgressDisplay {
   stageEnd(stage: string, ok: boolean): void {
     const start = this.current?.start ?? Date.now();
     this.current = undefined;
+    this.transfer = undefined;
     if (this.verbosity === 'quiet' && ok) return;
     this.clear();
     this.stream.write(`${ok ? '✓' : '✗'} ${stage.padEnd(10)} ${seconds1(Date.now() - start).padStart(6)} s\n`);
@@ -122,6 +137,12 @@ class LiveDisplay implements ProgressDisplay {
 
   debug(message: string): void {
     if (this.verbosity === 'verbose') this.above(`    ${message}`);
+  }
+
+  /** Redrawn by the stage's timer: bytes done of the total, rate and time left. */
+  progress(what: string, done: number, total?: number): void {
+    if (this.transfer?.what !== what) this.transfer = { what, done, total, start: Date.now() };
+    else Object.assign(this.transfer, { done, total });
   }
 
   close(): void {

@@ -28,7 +28,7 @@ export const HOST_PACKAGES: Readonly<Record<BuildType, string[]>> = {
 };
 /** ubuntu-keyring is part of every Ubuntu system (the CodeBuild image); Debian's keyring is added. */
 const COMMON_HOST_PACKAGES = [
-  'mmdebstrap', 'debian-archive-keyring', 'arch-test', 'gnupg', 'pigz', 'xz-utils', 'zstd', 'tar',
+  'mmdebstrap', 'debian-archive-keyring', 'arch-test', 'gnupg', 'pigz', 'xz-utils', 'zstd', 'tar', 'attr',
 ];
 
 /** Default compute per build type: disks are assembled and xz-compressed, so they get more. */

@@ -12,6 +12,11 @@ export interface BuildLog {
   warn(message: string): void;
   /** Shown with --verbose only: commands run and what they print. */
   debug(message: string): void;
+  /**
+   * Bytes done (of `total`, when known) of a long step named `what` (e.g. "xz wrangler.raw",
+   * "upload x.raw.xz"); called often, the display throttles. Optional: logs may ignore it.
+   */
+  progress?(what: string, done: number, total?: number): void;
 }
 
 /** A log that drops everything (library use, tests). */

@@ -109,6 +109,8 @@ const recipeFields = {
   os_versions: z.array(z.string()).min(1).describe('Distributions this image may be built for.'),
   variant: z.enum(['minbase', 'apt', 'required', 'important', 'standard']).default('apt')
     .describe('The mmdebstrap variant the rootfs starts from.'),
+  minimise: z.boolean().default(false)
+    .describe('Leave documentation, man and info pages and translations out at install time (dpkg path-exclude; copyright files stay).'),
   packages: z.array(z.string().regex(/^[a-z0-9][a-z0-9+.-]*$/, 'must be a Debian package name')).default([]),
   hostname: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/).optional(),
   user: UserSchema.optional(),

@@ -50,6 +50,10 @@ async function inspect(vm: SerialVm, password: string) {
     efi: (await vm.run('test -d /sys/firmware/efi')).status === 0,
     failed: await vm.check('systemctl --failed --no-legend --plain | cat'),
     cmdline: await vm.check('cat /proc/cmdline'),
+    // What a minimised recipe leaves out (man pages, documentation) and keeps (copyright files).
+    manEntries: Number(await vm.check('find /usr/share/man -mindepth 1 2>/dev/null | wc -l')),
+    docFiles: Number(await vm.check('find /usr/share/doc -type f ! -name copyright 2>/dev/null | wc -l')),
+    copyrights: Number(await vm.check('find /usr/share/doc -name copyright 2>/dev/null | wc -l')),
   };
 }
 
@@ -157,6 +161,9 @@ describeWith(
         expect(machine.machineId).toMatch(/^[0-9a-f]{32}$/);
         expect(machine.hostKey).toMatch(/^AAAA/);
         expect(machine.failed).toBe('');
+        // wrangler is minimised: no man pages or documentation, the copyright files are there.
+        expect({ man: machine.manEntries, doc: machine.docFiles }).toEqual({ man: 0, doc: 0 });
+        expect(machine.copyrights).toBeGreaterThan(50);
       }
       expect(seen[0].machineId).not.toBe(seen[1].machineId);
       expect(seen[0].hostKey).not.toBe(seen[1].hostKey);
@@ -178,6 +185,8 @@ describeWith(
       expect(machine.rootPartition).toBeGreaterThan(machine.disk - 3 * 1024 ** 2);
       expect(machine.rootSize).toBeGreaterThan(originalSize);
       expect(machine.failed).toBe('');
+      // Not minimised: its man pages are there.
+      expect(machine.manEntries).toBeGreaterThan(0);
     }, BUILD_TIMEOUT + BOOT_TIMEOUT);
   },
 );

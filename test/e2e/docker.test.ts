@@ -109,6 +109,28 @@ async function findNeedles(stream: Readable, needles: string[]): Promise<Set<str
   return found;
 }
 
+/** `tar -tvzf` of a layer: [mode, size, name] per entry, names without "./". */
+async function layerListing(file: string): Promise<{ mode: string; size: number; name: string }[]> {
+  const { stdout } = await exec('tar', ['-tvzf', file], { maxBuffer: 64 << 20 });
+  return stdout.split('\n').filter(Boolean).map((line) => {
+    const fields = line.split(/\s+/);
+    return { mode: fields[0], size: Number(fields[2]), name: fields.slice(5).join(' ').replace(/^\.\//, '') };
+  });
+}
+
+/** Entries of a listing that finalize removes (or empties) in every image: none may be in a base layer. */
+function finalizeLeftovers(listing: { mode: string; size: number; name: string }[]): string[] {
+  const removed = [
+    /^etc\/ssh\/ssh_host_.*key(\.pub)?$/, /^var\/lib\/apt\/lists\/(?!partial\/$|lock$)./, /^var\/cache\/apt\/[^/]*\.bin$/,
+    /^var\/cache\/apt\/archives\/[^/]*\.deb$/, /^tmp\/./, /^var\/tmp\/./, /^var\/log\/apt\/./,
+    /^var\/log\/(dpkg|alternatives|bootstrap)\.log$/, /^etc\/hostname$/, /^var\/lib\/dbus\/machine-id$/,
+  ];
+  const emptied = [/^etc\/machine-id$/, /^etc\/resolv\.conf$/];
+  return listing
+    .filter(({ mode, size, name }) => removed.some((re) => re.test(name)) || (mode.startsWith('-') && size > 0 && emptied.some((re) => re.test(name))))
+    .map(({ name }) => name);
+}
+
 const scanFile = (path: string, needles: string[]) => findNeedles(createReadStream(path), needles);
 const scanLayer = (path: string, needles: string[]) => findNeedles(createReadStream(path).pipe(createGunzip()), needles);
 
@@ -215,6 +237,10 @@ describeWith(
       const policy = requireSignatures(work, registry.address, key.publicKeyFile, lookaside);
       expect(pushed.reference).toBe(`${registry.address}/acme:${tag}`);
       const layout = await openLayout(ociTar, join(work, 'dev-env-layout'));
+      // Two layers: the shared base, finalized, and the recipe's changes.
+      expect(layout.layers.length).toBe(2);
+      expect(layout.config.rootfs.diff_ids.length).toBe(2);
+      expect(finalizeLeftovers(await layerListing(layout.layers[0]))).toEqual([]);
       // The registry holds exactly the manifest that was built (digests preserved).
       expect(pushed.digest).toBe(layout.manifestDigest);
       const tags = (await (await fetch(`${registry.url}/v2/acme/tags/list`)).json()) as { tags: string[] };
@@ -256,7 +282,7 @@ describeWith(
       expect(output).toContain('VERSION_CODENAME=bookworm\n');
       expect(output).toContain('bundle_root=/opt/acme/hotdog/dev-env\n');
       expect(output).toContain('lang=C.UTF-8\n');
-      expect(output).toContain('git version'); // installed by the ansible playbook
+      expect(output).toContain('git version'); // a recipe package (the playbook ensures it too)
       expect(output).toContain('tailor-image dev-env');
 
       // The image's metadata as the issue asks for it.
@@ -298,13 +324,15 @@ describeWith(
       expect(shadow).toMatch(/^tester:\$[0-9a-z]+\$/m);
 
       const layout = await openLayout(ociTar, join(work, 'secrets-layout'));
-      expect(layout.layers.length).toBeGreaterThan(0);
+      expect(layout.layers.length).toBe(2);
+      const seen = new Set<string>();
       for (const layer of layout.layers) {
         const found = await scanLayer(layer, [...needles, ...controls]);
-        // The scan reads file contents: the bundle's setup.bash and /etc/passwd are seen.
-        expect([...found].filter((n) => controls.includes(n)).sort()).toEqual([...controls].sort());
+        found.forEach((n) => seen.add(n));
         expect([...found].filter((n) => needles.includes(n))).toEqual([]);
       }
+      // The scan reads file contents: the bundle's setup.bash and /etc/passwd are seen (in the changes layer).
+      expect([...seen].filter((n) => controls.includes(n)).sort()).toEqual([...controls].sort());
       for (const file of [...layout.files, dockerTar, ociTar]) {
         expect([...(await scanFile(file, needles))]).toEqual([]);
       }
@@ -354,12 +382,14 @@ describeWith(
       );
       const request = resolveRequest(command.opts<CreateImageOptions>());
       const { recipe, distribution: bookworm } = request;
+      // The build kept its overlay's upper dir and says where its base layer is.
+      const layers = JSON.parse(readFileSync(join(secretsWorkDir, 'layers.json'), 'utf8'));
       const packOnce = async (label: string) => {
         const dir = join(work, `repack-${label}`);
         mkdirSync(join(dir, 'staging'), { recursive: true });
         mkdirSync(join(dir, 'scratch'), { recursive: true });
         const input = {
-          request, recipe, distribution: bookworm, rootfs: join(secretsWorkDir!, 'rootfs'),
+          request, recipe, distribution: bookworm, rootfs: join(secretsWorkDir!, 'rootfs'), layers,
           stagingDir: join(dir, 'staging'), scratchDir: join(dir, 'scratch'),
           log: recordingLog([]), signal: new AbortController().signal, cleanups: new CleanupStack(),
         };
@@ -383,12 +413,16 @@ describeWith(
       const other = await buildOciLayout(
         {
           request: { ...request, timestamp: '20260102.120000' },
-          rootfs: join(secretsWorkDir, 'rootfs'), stagingDir: layoutDir, scratchDir: join(layoutDir, 'scratch'),
+          rootfs: join(secretsWorkDir, 'rootfs'), layers, stagingDir: layoutDir, scratchDir: join(layoutDir, 'scratch'),
           log: recordingLog([]), signal: new AbortController().signal, cleanups: new CleanupStack(),
         },
         join(layoutDir, 'layout'),
       );
       expect(other.manifest.digest).not.toBe(first.manifest);
+      // Another version on the same base: the very same base layer (a registry that has it gets none of it), new changes.
+      expect(first.layers.length).toBe(2);
+      expect(other.layers[0].digest).toBe(first.layers[0]);
+      expect(other.layers[1].digest).not.toBe(first.layers[1]);
     }, 10 * 60 * 1000);
   },
 );

@@ -113,7 +113,10 @@ export class SerialVm {
     const start = this.cursor;
     const end = await this.waitFor(new RegExp(`__END_${id}__(\\d+)\\n`), timeoutMs);
     const output = this.output.slice(start, this.cursor - end[0].length);
-    return { output: output.trim(), status: Number(end[1]) };
+    // The kernel prints on the same serial console (e.g. ext4's resize messages after the
+    // root grows): its "[   12.345678] ..." lines are not the command's output.
+    const own = output.split('\n').filter((line) => !/^\r?\[\s*\d+\.\d+\] /.test(line)).join('\n');
+    return { output: own.trim(), status: Number(end[1]) };
   }
 
   /** Runs a command that must succeed; returns its output. */

@@ -15,6 +15,8 @@ export interface TestRegistry {
   address: string;
   /** Base URL for HTTP checks. */
   url: string;
+  /** Where it stores blobs and manifests (what it received, on disk). */
+  dataDir: string;
   stop(): Promise<void>;
 }
 
@@ -103,5 +105,5 @@ export async function startRegistry(options: { username?: string; password?: str
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  return { address, url, stop };
+  return { address, url, stop, dataDir: join(dir, 'data') };
 }

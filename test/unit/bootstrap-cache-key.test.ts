@@ -3,6 +3,8 @@ import { baseGroupKey, commonPackages } from '../../lib/builder/base-rootfs';
 import { bootstrapKey, BootstrapKeyInput } from '../../lib/builder/bootstrap-cache';
 import { createImageCommand, CreateImageOptions } from '../../lib/cli/create-image-options';
 import { resolveRequests } from '../../lib/cli/resolve-request';
+import { bootstrapSpecOf } from '../../lib/builder/bootstrap-spec';
+import { mmdebstrapArguments } from '../../lib/builder/mmdebstrap';
 
 const base: BootstrapKeyInput = {
   toolVersion: '0.1.0',
@@ -31,8 +33,22 @@ describe('bootstrap cache key', () => {
     ['the mmdebstrap version', { mmdebstrapVersion: 'mmdebstrap 1.5.0' }],
     ['the distribution', { codename: 'trixie' }],
     ['the variant', { variant: 'minbase' }],
+    ['the dpkg path-excludes of a minimised recipe', { dpkgOptions: ['path-exclude=/usr/share/man/*'] }],
   ])('changes with %s', (_, change) => {
     expect(bootstrapKey({ ...base, ...change })).not.toBe(bootstrapKey(base));
+  });
+});
+
+describe('a minimised recipe', () => {
+  test('bootstraps with dpkg path-excludes that keep copyright files; others with none', () => {
+    const [wrangler, webapp] = resolveRequests(flags(['--name', 'wrangler', '--name', 'webapp', '--distribution', 'bookworm']));
+    const args = mmdebstrapArguments(bootstrapSpecOf(wrangler, ['sudo']), '/tmp/x');
+    expect(args).toEqual(expect.arrayContaining([
+      '--dpkgopt=path-exclude=/usr/share/doc/*', '--dpkgopt=path-include=/usr/share/doc/*/copyright', '--dpkgopt=path-exclude=/usr/share/man/*',
+    ]));
+    // Options go before the positionals (suite, target, sources).
+    expect(args.findIndex((arg) => arg.startsWith('--dpkgopt'))).toBeLessThan(args.indexOf('bookworm'));
+    expect(mmdebstrapArguments(bootstrapSpecOf(webapp, ['sudo']), '/tmp/x').some((arg) => arg.startsWith('--dpkgopt'))).toBe(false);
   });
 });
 
@@ -50,6 +66,9 @@ describe('the base several builds share', () => {
     expect(baseGroupKey(minbase)).not.toBe(baseGroupKey(webapp)); // another variant
     const [otherMirror] = resolveRequests(flags(['--name', 'webapp', '--distribution', 'bookworm', '--mirror', 'http://127.0.0.1:1/debian']));
     expect(baseGroupKey(otherMirror)).not.toBe(baseGroupKey(webapp));
+    const [wrangler] = resolveRequests(flags(['--name', 'wrangler', '--distribution', 'bookworm']));
+    expect(wrangler.recipe.minimise).toBe(true);
+    expect(baseGroupKey({ ...wrangler, recipe: { ...wrangler.recipe, minimise: false } })).not.toBe(baseGroupKey(wrangler));
     const [cold] = resolveRequests(flags(['--name', 'webapp', '--distribution', 'bookworm', '--no-cache']));
     expect(baseGroupKey(cold)).not.toBe(baseGroupKey(webapp));
   });

@@ -53,7 +53,7 @@ describe('registry references', () => {
 describe('image config', () => {
   const facts = {
     request: request(), recipe: recipe({ docker: { env: { EDITOR: 'vi' }, labels: { team: 'robots' } } }),
-    user: 'dev', home: '/home/dev', diffId: 'sha256:abc', epoch: 1767268800, architecture: 'amd64',
+    user: 'dev', home: '/home/dev', layers: [{ diffId: 'sha256:abc', comment: 'rootfs' }], epoch: 1767268800, architecture: 'amd64',
   };
 
   test('user, workdir, environment, entrypoint, command and labels', () => {

@@ -15,6 +15,19 @@ export interface ChrootRunner {
   ): Promise<RunResult>;
 }
 
+/**
+ * Where a rootfs's files come from when it is an overlay on a shared base: packers that
+ * can keep the base apart (container layers) use these; the others read `rootfs` alone.
+ */
+export interface RootfsLayers {
+  /** The bootstrapped base tree (read-only; never finalized itself). */
+  baseTree: string;
+  /** A path prefix where what is derived from the base may be kept (beside its cache entry). */
+  baseCache: string;
+  /** The overlay's upper directory: this build's changes, with overlay whiteouts. */
+  upper: string;
+}
+
 /** What a packer gets: a finished rootfs, read-only to it, and a staging dir to write to. */
 export interface PackInput {
   /** The build's request (its recipe and distribution included). */
@@ -28,6 +41,8 @@ export interface PackInput {
   log: BuildLog;
   signal: AbortSignal;
   cleanups: CleanupStack;
+  /** Present when the rootfs is an overlay on a shared base (absent on the copy path). */
+  layers?: RootfsLayers;
   /** Present in prepareRootfs() only: the rootfs is mounted for chroot then. */
   chroot?: ChrootRunner;
 }

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { debDirOf } from '../base-rootfs';
 import { BuildError } from '../../core/errors';
@@ -45,9 +45,14 @@ export const bootstrapStage: Stage = {
   async run(ctx) {
     const base = await ctx.base.obtain(ctx.log, ctx.signal);
     ctx.cacheOutcome = base.cache;
-    await mountOverlayRootfs(base.tree, ctx.workDir, {
+    const { upper } = await mountOverlayRootfs(base.tree, ctx.workDir, {
       log: ctx.log, cleanups: ctx.cleanups, signal: ctx.signal, keep: ctx.request.keepWorkDir,
     });
+    if (upper) {
+      ctx.layers = { baseTree: base.tree, baseCache: base.derived, upper };
+      // A kept work dir says where its layers came from (its overlay/upper stays; see overlay.ts).
+      if (ctx.request.keepWorkDir) await writeFile(join(ctx.workDir, 'layers.json'), `${JSON.stringify(ctx.layers, null, 2)}\n`);
+    }
     // The resolver of this host, not of the one that made the base (finalize removes it).
     if (existsSync('/etc/resolv.conf')) await new Rootfs(ctx.rootfs).copyIn('/etc/resolv.conf', '/etc/resolv.conf', { mode: 0o644 });
     const extra = ctx.packages.filter((pkg) => !base.packages.includes(pkg));

@@ -5,6 +5,7 @@ import { CHROOT_ENV, hostToolEnv } from '../command-env';
 import { hostnameOf } from '../hostname';
 import { clampPasswordAges, clampTreeTimes, removeUnreproducibleLeftovers } from '../reproducible-tree';
 import { Rootfs } from '../rootfs-path';
+import { scrubMachineState } from '../scrub';
 import { sourceDateEpoch } from '../source-date';
 
 /** When this builder process started (seconds since the epoch): everything the run wrote is newer. */
@@ -52,26 +53,9 @@ export const finalizeStage: Stage = {
     await chroot.run(['apt-get', 'clean'], { describe: 'apt-get clean' });
     await ctx.chroot!.unmount();
 
-    await image.writeFile('/etc/machine-id', '');
-    if (image.lstat('/var/lib/dbus/machine-id')?.isFile()) await image.remove('/var/lib/dbus/machine-id');
-
-    await image.removeChildren('/etc/ssh', (name) => /^ssh_host_.*key(\.pub)?$/.test(name));
+    await scrubMachineState(image);
     if (image.exists('/usr/bin/ssh-keygen') && image.exists('/etc/ssh/sshd_config')) await installFirstBootKeygen(image);
-
-    await image.removeChildren('/var/lib/apt/lists', (name) => name !== 'partial' && name !== 'lock');
-    await image.removeChildren('/var/cache/apt', (name) => name.endsWith('.bin'));
-    await image.removeChildren('/var/cache/apt/archives', (name) => name.endsWith('.deb'));
-    await image.removeChildren('/tmp');
-    await image.removeChildren('/var/tmp');
-    await image.removeChildren('/var/log/apt');
-    for (const log of ['/var/log/dpkg.log', '/var/log/alternatives.log', '/var/log/bootstrap.log']) await image.remove(log);
-
-    // mmdebstrap copied the build host's resolver and name; neither belongs in the image.
-    if (image.exists('/lib/systemd/systemd-resolved') || image.exists('/usr/lib/systemd/systemd-resolved')) {
-      await image.symlink('../run/systemd/resolve/stub-resolv.conf', '/etc/resolv.conf');
-    } else {
-      await image.writeFile('/etc/resolv.conf', '', { mode: 0o644 });
-    }
+    // mmdebstrap copied the build host's name too.
     await image.writeFile('/etc/hostname', `${hostnameOf(ctx.request.recipe)}\n`);
 
     await writeOtaFile(ctx);

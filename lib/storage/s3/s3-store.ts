@@ -41,6 +41,7 @@ async function listFiles(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true });
   return entries.filter((entry) => entry.isFile()).map((entry) => join(entry.parentPath, entry.name));
 }
+import { byteProgressOf } from '../../core/progress';
 
 /** Images never change under their name: a CDN may keep them for a year without asking. */
 export const IMAGE_CACHE_CONTROL = 'public, max-age=31536000, immutable';
@@ -289,7 +290,7 @@ export class S3ImageStore implements ImageStore {
     }
     const started = Date.now();
     log.debug(`s3: upload ${key}`);
-    let reported = 0;
+    const progress = byteProgressOf(log, `upload ${artifact.fileName}`);
     await uploadFile(
       this.client,
       {
@@ -300,13 +301,7 @@ export class S3ImageStore implements ImageStore {
         contentType: contentTypeOf(artifact.fileName),
         cacheControl: IMAGE_CACHE_CONTROL,
         signal,
-        onProgress: (loaded, total) => {
-          const tenth = total > 0 ? Math.floor((loaded / total) * 10) : 10;
-          if (total >= 64 << 20 && tenth > reported && tenth < 10) {
-            reported = tenth;
-            log.info(`uploading ${artifact.fileName}: ${tenth * 10}%`);
-          }
-        },
+        onProgress: progress,
       },
       this.options.tuning ?? DEFAULT_TUNING,
     );

@@ -1,11 +1,12 @@
 import { existsSync } from 'node:fs';
 import { open, readFile, rm, truncate, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { BuildError } from '../../../core/errors';
 import { hostToolEnv } from '../../command-env';
 import { run } from '../../../core/exec';
 import { PackInput, PackedFile } from '../packer';
-import { compressXz } from './compress';
+import { compressXz, XZ_SETTINGS } from './compress';
+import { byteProgressOf } from '../../../core/progress';
 import { grubMbr, placedCoreImage } from './grub-bios';
 import { DiskIds, diskIds } from './identifiers';
 import { DiskLayout, RootfsUsage, SECTOR, planDisk, sfdiskScript } from './layout';
@@ -68,8 +69,8 @@ export async function packBareMetal(input: PackInput): Promise<PackedFile[]> {
   await writeRootFilesystem(input, raw, layout, ids);
 
   const image = join(input.stagingDir, `${request.imageName}.raw.xz`);
-  log.info('compressing the disk with xz');
-  await compressXz(raw, image, input.signal);
+  log.info(`compressing the disk with xz ${XZ_SETTINGS.join(' ')}`);
+  await compressXz(raw, image, input.signal, byteProgressOf(log, `xz ${basename(raw)}`));
   await rm(raw, { force: true });
   return [{ path: image, role: 'image' }];
 }

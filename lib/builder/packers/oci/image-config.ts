@@ -21,8 +21,8 @@ export interface ImageFacts {
   /** The user the container runs as, and its home (read from the rootfs). */
   user: string;
   home: string;
-  /** sha256:<hex> of the uncompressed layer. */
-  diffId: string;
+  /** sha256:<hex> of each uncompressed layer, bottom first, with what it holds (the history comment). */
+  layers: { diffId: string; comment: string }[];
   /** The build timestamp as seconds since the epoch. */
   epoch: number;
   architecture: string;
@@ -71,8 +71,10 @@ export function imageConfig(facts: ImageFacts): Record<string, unknown> {
       WorkingDir: facts.home,
       Labels: sortKeys(imageLabels(facts)),
     },
-    rootfs: { type: 'layers', diff_ids: [facts.diffId] },
-    history: [{ created, created_by: `tailor-image ${request.name} ${request.distribution.codename}`, comment: 'rootfs' }],
+    rootfs: { type: 'layers', diff_ids: facts.layers.map((layer) => layer.diffId) },
+    history: facts.layers.map((layer) => ({
+      created, created_by: `tailor-image ${request.name} ${request.distribution.codename}`, comment: layer.comment,
+    })),
   };
 }
 

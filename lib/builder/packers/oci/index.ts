@@ -5,12 +5,14 @@ import { HostTool, requireHostTools } from '../../../core/host-tools';
 import { timestampToEpoch } from '../../../core/naming';
 import { BuildRequest } from '../../request';
 import { Rootfs } from '../../rootfs-path';
-import { PackInput, PackedFile, Packer } from '../packer';
+import { PackInput, PackedFile, Packer, RootfsLayers } from '../packer';
 import { installEntrypoint } from './entrypoint';
 import { imageConfig, imageLabels, ociArchitecture } from './image-config';
-import { writeRootfsLayer } from './layer';
+import { baseLayer } from './base-layer';
+import { writeChangesLayer } from './changes-layer';
+import { LayerResult, writeRootfsLayer } from './layer';
 import {
-  MEDIA_TYPES, OciLayout, adoptLayerBlob, archiveLayout, prepareLayoutDir, writeJsonBlob, writeLayoutIndex,
+  MEDIA_TYPES, OciLayout, adoptLayerBlob, archiveLayout, linkLayerBlob, prepareLayoutDir, writeJsonBlob, writeLayoutIndex,
 } from './layout';
 import { imageReference, imageTag, parseRegistry, repositoryName } from '../../../core/oci-reference';
 
@@ -23,6 +25,7 @@ export type { OciLayout } from './layout';
 const PACK_TOOLS: HostTool[] = [
   { command: 'tar', package: 'tar' },
   { command: 'pigz', package: 'pigz' },
+  { command: 'getfattr', package: 'attr' },
 ];
 
 /** The reference an image built from this request is tagged with. */
@@ -51,27 +54,56 @@ export async function containerUser(rootfs: string, recipe: Recipe): Promise<{ u
  * the config and manifest. Exposed for the benchmark and tests; pack() wraps it.
  */
 export async function buildOciLayout(input: PackInput, layoutDir: string): Promise<OciLayout> {
-  const { request, rootfs, log, signal } = input;
+  const { request, rootfs } = input;
   const { recipe } = request;
   const epoch = timestampToEpoch(request.timestamp);
   const { user, home } = await containerUser(rootfs, recipe);
   const { reference, tag } = referenceFor(request);
   await prepareLayoutDir(layoutDir);
-  const layerFile = join(input.scratchDir, 'layer.tar.gz.partial');
-  log.info(`packing the rootfs into one container layer`);
-  const layer = await writeRootfsLayer(rootfs, layerFile, epoch, { log, signal });
-  await adoptLayerBlob(layoutDir, layerFile, layer.digest);
-  const facts = { request, recipe, user, home, diffId: layer.diffId, epoch, architecture: ociArchitecture() };
+  const layers = (input.layers && (await packTwoLayers(input, input.layers, layoutDir, epoch))) ?? (await packOneLayer(input, layoutDir, epoch));
+  const facts = { request, recipe, user, home, layers, epoch, architecture: ociArchitecture() };
   const config = await writeJsonBlob(layoutDir, MEDIA_TYPES.config, imageConfig(facts));
   const labels = imageLabels(facts);
   const annotations = Object.fromEntries(Object.entries(labels).filter(([key]) => key.startsWith('org.opencontainers.image.')));
   return writeLayoutIndex(layoutDir, {
     config,
-    layer: { mediaType: MEDIA_TYPES.layerGzip, digest: layer.digest, size: layer.size },
+    layers: layers.map((layer) => ({ mediaType: MEDIA_TYPES.layerGzip, digest: layer.digest, size: layer.size })),
     annotations,
     reference,
     tag,
   });
+}
+
+type PackedLayer = LayerResult & { comment: string };
+
+/** One layer of the whole finished tree (the rootfs is a copy, not an overlay). */
+async function packOneLayer(input: PackInput, layoutDir: string, epoch: number): Promise<PackedLayer[]> {
+  const { rootfs, log, signal } = input;
+  const layerFile = join(input.scratchDir, 'layer.tar.gz.partial');
+  log.info(input.layers ? 'packing the rootfs into one container layer' : 'the rootfs is no overlay (its changes are not apart): packing it into one container layer');
+  const layer = await writeRootfsLayer(rootfs, layerFile, epoch, { log, signal });
+  await adoptLayerBlob(layoutDir, layerFile, layer.digest);
+  return [{ ...layer, comment: 'rootfs' }];
+}
+
+/**
+ * The shared base (finalized, the same blob for every image on it) and this build's
+ * changes from the overlay's upper directory; undefined when the changes cannot be said
+ * as a layer (then one layer is packed).
+ */
+async function packTwoLayers(input: PackInput, sources: RootfsLayers, layoutDir: string, epoch: number): Promise<PackedLayer[] | undefined> {
+  const { log, signal } = input;
+  const base = await baseLayer(sources.baseTree, sources.baseCache, input.scratchDir, { log, signal });
+  const changesFile = join(input.scratchDir, 'changes.tar.gz.partial');
+  const changes = await writeChangesLayer(sources.upper, changesFile, epoch, input.scratchDir, { log, signal });
+  if (!changes) return undefined;
+  await linkLayerBlob(layoutDir, base.file, base.digest);
+  await adoptLayerBlob(layoutDir, changesFile, changes.digest);
+  log.info(`container layers: the shared base ${(base.size / 2 ** 20).toFixed(1)} MiB + this image's changes ${(changes.size / 2 ** 20).toFixed(1)} MiB`);
+  return [
+    { ...base, comment: 'base: bootstrapped packages, finalized' },
+    { ...changes, comment: 'changes: the recipe\'s packages, provisioning and finalize' },
+  ];
 }
 
 /**

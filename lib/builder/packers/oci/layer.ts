@@ -7,6 +7,8 @@ import { BuildError, InterruptedError } from '../../../core/errors';
 import { BuildLog } from '../../../core/log';
 import { hostToolEnv } from '../../command-env';
 import { REPRODUCIBLE_PIGZ_ARGS, deterministicTarFlags } from '../reproducible-tar';
+import { treeShape } from '../../bootstrap-cache';
+import { ByteProgress, byteProgressOf } from '../../../core/progress';
 
 /** Paths whose contents never go into a layer (the runtime mounts them); the directories stay. */
 export const EXCLUDED_CONTENTS = ['dev', 'proc', 'sys', 'run'];
@@ -47,9 +49,13 @@ export interface LayerResult {
 class Hasher extends Transform {
   readonly hash = createHash('sha256');
   bytes = 0;
+  constructor(private readonly progress?: (bytes: number) => void) {
+    super();
+  }
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: () => void): void {
     this.hash.update(chunk);
     this.bytes += chunk.length;
+    this.progress?.(this.bytes);
     this.push(chunk);
     callback();
   }
@@ -68,15 +74,18 @@ export async function writeRootfsLayer(
   const tarArgs = reproducibleTarArgs(rootfs, epoch, {
     exclude: EXCLUDED_CONTENTS.map((dir) => `./${dir}/*`),
   });
-  return compressStream('tar', tarArgs, outFile, options);
+  return compressStream('tar', tarArgs, outFile, { ...options, progress: byteProgressOf(options.log, 'pigz of the rootfs'), total: treeShape(rootfs).bytes });
 }
 
-/** Runs `command args | pigz > outFile`, returning both digests. */
+/**
+ * Runs `command args | pigz > outFile`, returning both digests. `progress` is told the
+ * bytes fed to pigz (of `total`, an estimate of the tar's size, when given).
+ */
 export async function compressStream(
   command: string,
   args: string[],
   outFile: string,
-  options: { log: BuildLog; signal: AbortSignal },
+  options: { log: BuildLog; signal: AbortSignal; progress?: ByteProgress; total?: number },
 ): Promise<LayerResult> {
   const { log, signal } = options;
   if (signal.aborted) throw new InterruptedError(String(signal.reason ?? 'abort'));
@@ -87,7 +96,7 @@ export async function compressStream(
   const children = [producer, gzip];
   const onAbort = () => children.forEach((child) => killGroup(child));
   signal.addEventListener('abort', onAbort, { once: true });
-  const tarHash = new Hasher();
+  const tarHash = new Hasher(options.progress && ((bytes) => options.progress!(bytes, options.total)));
   const blobHash = new Hasher();
   const exits = [waitFor(producer, command), waitFor(gzip, GZIP_COMMAND.command)];
   try {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { copyFile, link, mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from '../../../core/exec';
 import { BuildLog } from '../../../core/log';
@@ -24,7 +24,8 @@ export interface OciLayout {
   dir: string;
   manifest: Descriptor;
   config: Descriptor;
-  layer: Descriptor;
+  /** Bottom first: the shared base, then the recipe's changes (or one layer of the whole tree). */
+  layers: Descriptor[];
   /** The full reference the image is tagged with (registry/repository:tag). */
   reference: string;
 }
@@ -51,6 +52,16 @@ export async function adoptLayerBlob(layoutDir: string, file: string, digest: st
   await rename(file, blobPath(layoutDir, digest));
 }
 
+/** Puts a kept layer file (left where it is) into the layout: a hard link, or a copy across file systems. */
+export async function linkLayerBlob(layoutDir: string, file: string, digest: string): Promise<void> {
+  const target = blobPath(layoutDir, digest);
+  try {
+    await link(file, target);
+  } catch {
+    await copyFile(file, target);
+  }
+}
+
 /**
  * Writes the manifest, index.json, oci-layout and the `docker load` manifest.json
  * (Docker 25+ writes the same pair, so the archive is both an OCI layout and a
@@ -60,7 +71,7 @@ export async function writeLayoutIndex(
   layoutDir: string,
   parts: {
     config: Descriptor;
-    layer: Descriptor;
+    layers: Descriptor[];
     annotations: Record<string, string>;
     reference: string;
     tag: string;
@@ -70,7 +81,7 @@ export async function writeLayoutIndex(
     schemaVersion: 2,
     mediaType: MEDIA_TYPES.manifest,
     config: { mediaType: parts.config.mediaType, digest: parts.config.digest, size: parts.config.size },
-    layers: [{ mediaType: parts.layer.mediaType, digest: parts.layer.digest, size: parts.layer.size }],
+    layers: parts.layers.map((layer) => ({ mediaType: layer.mediaType, digest: layer.digest, size: layer.size })),
     annotations: parts.annotations,
   });
   const index = {
@@ -92,11 +103,11 @@ export async function writeLayoutIndex(
     {
       Config: `blobs/sha256/${parts.config.digest.split(':')[1]}`,
       RepoTags: [parts.reference],
-      Layers: [`blobs/sha256/${parts.layer.digest.split(':')[1]}`],
+      Layers: parts.layers.map((layer) => `blobs/sha256/${layer.digest.split(':')[1]}`),
     },
   ];
   await writeFile(join(layoutDir, 'manifest.json'), JSON.stringify(dockerManifest));
-  return { dir: layoutDir, manifest, config: parts.config, layer: parts.layer, reference: parts.reference };
+  return { dir: layoutDir, manifest, config: parts.config, layers: parts.layers, reference: parts.reference };
 }
 
 /** Archives the layout reproducibly: the OCI layout alone, or with the docker manifest.json. */
