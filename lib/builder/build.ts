@@ -16,9 +16,10 @@ import { checksumStage, packStage } from './stages/pack';
 import { removeWorkDir } from './workdir';
 import { prepareStage } from './stages/prepare';
 import { provisionStage } from './stages/provision';
+import { testStage } from './stages/test';
 
 /** The build, as one readable list of named steps. */
-export const STAGES: readonly Stage[] = [bootstrapStage, provisionStage, prepareStage, finalizeStage, packStage, checksumStage];
+export const STAGES: readonly Stage[] = [bootstrapStage, provisionStage, prepareStage, finalizeStage, packStage, checksumStage, testStage];
 
 /** How long each stage took, in seconds. */
 export type StageTimings = Record<string, number>;
@@ -190,5 +191,6 @@ function builtImage(ctx: BuildContext): BuiltImage {
     indexKey: ctx.packer.indexKey,
     artifacts: ctx.artifacts,
     manifestPath: ctx.manifestPath,
+    ...(ctx.testReport ? { tests: ctx.testReport } : {}),
   };
 }

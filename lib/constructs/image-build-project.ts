@@ -20,8 +20,9 @@ import { invalidProps } from './validation';
 /** Debian packages the CodeBuild image needs, per build type (the standard image has the rest). */
 export const HOST_PACKAGES: Readonly<Record<BuildType, string[]>> = {
   lxd: [],
-  bare_metal: ['fdisk', 'dosfstools', 'mtools', 'e2fsprogs'],
-  docker: ['skopeo'],
+  // The test gate boots disks under QEMU (TCG), runs docker images in podman (runc).
+  bare_metal: ['fdisk', 'dosfstools', 'mtools', 'e2fsprogs', 'qemu-system-x86', 'ovmf'],
+  docker: ['skopeo', 'podman', 'runc'],
 };
 /** ubuntu-keyring is part of every Ubuntu system (the CodeBuild image); Debian's keyring is added. */
 const COMMON_HOST_PACKAGES = [

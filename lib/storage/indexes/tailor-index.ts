@@ -1,5 +1,5 @@
 import { BuildError } from '../../core/errors';
-import { BuiltImage, mainArtifact } from '../../core/image';
+import { BuiltImage, ImageTestReport, mainArtifact } from '../../core/image';
 
 /**
  * The image index existing tailor consumers read:
@@ -19,6 +19,8 @@ export interface IndexEntry {
   build_type?: string;
   /** Added: registry reference of a pushed docker image. */
   reference?: string;
+  /** Added: the test gate's results (runtime, seconds, each check) when the image was tested. */
+  tests?: ImageTestReport;
 }
 
 export type TailorIndex = Record<string, Record<string, Record<string, Record<string, IndexEntry>>>>;
@@ -43,6 +45,7 @@ export function entryFor(image: BuiltImage): { slot: IndexSlot; entry: IndexEntr
       size: file.size,
       build_type: image.buildType,
       ...(image.reference ? { reference: image.reference } : {}),
+      ...(image.tests ? { tests: image.tests } : {}),
     },
   };
 }
