@@ -135,7 +135,7 @@ describe('the test gate is on, off or forced', () => {
   });
 
   test('every build type has a runtime; disks (bare_metal, ami) share QEMU', () => {
-    expect(TEST_RUNTIMES.lxd?.map((r) => r.name)).toEqual(['lxd']);
+    expect(TEST_RUNTIMES.lxd?.map((r) => r.name)).toEqual(['lxd', 'podman-systemd']);
     expect(TEST_RUNTIMES.docker?.map((r) => r.name)).toEqual(['podman']);
     expect(TEST_RUNTIMES.bare_metal).toEqual(TEST_RUNTIMES.ami);
     expect(TEST_RUNTIMES.bare_metal?.[0].name).toBe("qemu");

@@ -73,6 +73,7 @@ export function runHost(
       clearTimeout(timer);
       resolve({ status: timedOut ? 124 : code ?? (signal ? 128 : 1), output: timedOut ? `${output}\n(timed out after ${options.timeoutMs / 1000} s)` : output });
     });
+    child.stdin.on('error', () => undefined); // a command that exits without reading its input
     child.stdin.end(options.input ?? '');
   });
 }

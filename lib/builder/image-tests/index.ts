@@ -5,6 +5,7 @@ import { checksFor } from './checks';
 import { Guest, TestRuntime, lastLines } from './guest';
 import { lxdRuntime } from './lxd';
 import { podmanRuntime } from './podman';
+import { podmanBootRuntime } from './podman-boot';
 import { qemuRuntime } from './qemu';
 
 export { checksFor } from './checks';
@@ -15,7 +16,8 @@ export type { TestRuntime } from './guest';
  * can run is used). A disk build type (ami) adds its line here with qemuRuntime.
  */
 export const TEST_RUNTIMES: Readonly<Record<string, readonly TestRuntime[] | undefined>> = {
-  lxd: [lxdRuntime],
+  // Where no LXD daemon can run (a CodeBuild container), podman boots the rootfs with systemd.
+  lxd: [lxdRuntime, podmanBootRuntime],
   docker: [podmanRuntime],
   bare_metal: [qemuRuntime],
   ami: [qemuRuntime],

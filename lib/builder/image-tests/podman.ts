@@ -25,6 +25,29 @@ export async function ulimitArgs(): Promise<string[]> {
   return args;
 }
 
+/** A podman store private to one test run, with the set-up that works in a CI VM and in CodeBuild. */
+export async function privatePodman(scratchDir: string, log: StartInput['log']) {
+  const dir = join(scratchDir, 'podman');
+  await mkdir(dir, { recursive: true });
+  const base = [
+    '--root', join(dir, 'root'), '--runroot', join(dir, 'runroot'), '--tmpdir', join(dir, 'tmp'),
+    '--storage-driver', 'vfs', '--runtime', 'runc', '--cgroup-manager=cgroupfs', '--events-backend=none',
+  ];
+  const run = (args: string[], timeoutMs = 600_000) => runHost('podman', [...base, ...args], { timeoutMs, log });
+  const remove = async () => {
+    await run(['system', 'reset', '--force'], 120_000);
+    await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+  };
+  return { run, remove };
+}
+
+/** Why this host cannot run podman with runc, or undefined. */
+export function podmanMissing(): string | undefined {
+  if (!findOnPath('podman')) return 'no podman command (apt-get install podman)';
+  if (!findOnPath('runc')) return 'no runc (apt-get install runc)';
+  return undefined;
+}
+
 /**
  * docker images in podman: the OCI archive pulled into a podman store private to this test
  * (vfs, runc, cgroupfs: what works in a CI VM and a CodeBuild container), every check one
@@ -36,24 +59,14 @@ export const podmanRuntime: TestRuntime = {
   boots: false,
 
   async unavailable() {
-    if (!findOnPath('podman')) return 'no podman command (apt-get install podman)';
-    if (!findOnPath('runc')) return 'no runc (apt-get install runc)';
-    return undefined;
+    return podmanMissing();
   },
 
   async start(input: StartInput): Promise<Guest> {
     const { log } = input;
-    const dir = join(input.scratchDir, 'podman');
-    await mkdir(dir, { recursive: true });
-    const base = [
-      '--root', join(dir, 'root'), '--runroot', join(dir, 'runroot'), '--tmpdir', join(dir, 'tmp'),
-      '--storage-driver', 'vfs', '--runtime', 'runc', '--cgroup-manager=cgroupfs', '--events-backend=none',
-    ];
-    const podman = (args: string[], timeoutMs = 600_000) => runHost('podman', [...base, ...args], { timeoutMs, log });
-    const stop = async () => {
-      await podman(['system', 'reset', '--force'], 120_000);
-      await rm(dir, { recursive: true, force: true }).catch(() => undefined);
-    };
+    const store = await privatePodman(input.scratchDir, log);
+    const podman = store.run;
+    const stop = store.remove;
     const tag = `localhost/tailor-test:${input.imageName.toLowerCase().replace(/[^a-z0-9_.-]/g, '-').slice(0, 120)}`;
     const pulled = await podman(['pull', '--quiet', `docker-archive:${input.artifact}`]);
     if (pulled.status !== 0) {

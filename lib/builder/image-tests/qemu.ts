@@ -148,6 +148,7 @@ export const qemuRuntime: TestRuntime = {
     const child = spawn('qemu-system-x86_64', args, { stdio: ['pipe', 'pipe', 'pipe'], env: hostToolEnv() });
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString('utf8')).slice(-4096)));
+    child.stdin.on('error', () => undefined); // QEMU gone: its exit says why
     const channel = new SerialChannel(child);
     const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     const kill = () => {
