@@ -14,6 +14,8 @@ import { RecipeSchema } from '../../lib/recipes/schema';
 import { createImageCommand } from '../../lib/cli/create-image-options';
 import { testMode } from '../../lib/cli/resolve-request';
 import { silentLog } from '../../lib/core/log';
+import { entryFor } from '../../lib/storage/indexes/tailor-index';
+import { buildSummary } from '../../lib/cli/summary';
 
 const GATE_CATALOG = new DirectoryCatalog(join(__dirname, '..', 'fixtures', 'catalog-gate'));
 
@@ -159,5 +161,26 @@ describe('the QEMU test channel', () => {
     } finally {
       child.kill();
     }
+  });
+});
+
+describe('the results', () => {
+  const tests = { runtime: 'lxd', seconds: 9.5, checks: [{ name: 'init', kind: 'built-in' as const, passed: true, seconds: 3.2 }] };
+  const image = {
+    imageName: 'acme_gate-lxd_bookworm_hotdog_20261202.010000', name: 'gate-lxd', distribution: 'bookworm', organization: 'acme',
+    releaseLabel: 'hotdog', timestamp: '20261202.010000', buildType: 'lxd' as const, indexKey: 'raw', manifestPath: '/m',
+    artifacts: [{ fileName: 'a.tar.gz', path: '/a.tar.gz', role: 'image' as const, md5: 'm', sha256: 's', size: 1 }],
+  };
+
+  test('go into the index entry beside the checksums, and only when the image was tested', () => {
+    expect(entryFor({ ...image, tests }).entry.tests).toEqual(tests);
+    expect(entryFor(image).entry).not.toHaveProperty('tests');
+  });
+
+  test('go into --json beside the timings', () => {
+    const stored = { mode: 'local', files: [], index: '/i' } as unknown as Parameters<typeof buildSummary>[2];
+    const outcome = { image: { ...image, tests }, timings: { test: 9.5 }, cache: 'hit' as const };
+    expect(buildSummary(requestFor('gate-lxd'), outcome, stored, 10).tests).toEqual(tests);
+    expect(buildSummary(requestFor('gate-lxd'), { ...outcome, image }, stored, 10)).not.toHaveProperty('tests');
   });
 });
