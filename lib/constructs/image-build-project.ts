@@ -19,7 +19,8 @@ import { invalidProps } from './validation';
 
 /** Debian packages the CodeBuild image needs, per build type (the standard image has the rest). */
 export const HOST_PACKAGES: Readonly<Record<BuildType, string[]>> = {
-  lxd: [],
+  // The test gate boots lxd rootfs with systemd under podman where LXD cannot run (CodeBuild).
+  lxd: ['podman', 'runc'],
   // The test gate boots disks under QEMU (TCG), runs docker images in podman (runc).
   bare_metal: ['fdisk', 'dosfstools', 'mtools', 'e2fsprogs', 'qemu-system-x86', 'ovmf'],
   docker: ['skopeo', 'podman', 'runc'],
