@@ -1,4 +1,4 @@
-import { BuildError } from '../../core/errors';
+import { BuildError, InterruptedError } from '../../core/errors';
 import { Artifact, CheckResult, ImageTestReport } from '../../core/image';
 import { BuildPlan } from '../context';
 import { checksFor } from './checks';
@@ -70,7 +70,7 @@ export async function runImageTests(
   try {
     if (!runtime.boots) log.info(`test: ${request.recipe.build_type} images have no init: the init check does not apply`);
     for (const check of checksFor(plan, { boots: runtime.boots, expectedHostname: guest.hostname })) {
-      if (signal.aborted) throw new BuildError('test: interrupted');
+      if (signal.aborted) throw new InterruptedError(String(signal.reason ?? 'abort'));
       const start = Date.now();
       const result = await guest.exec(check.command, check.timeoutSeconds);
       const seconds = (Date.now() - start) / 1000;

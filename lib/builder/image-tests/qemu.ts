@@ -169,6 +169,8 @@ export const qemuRuntime: TestRuntime = {
       kill();
       await stop();
       const console = await consoleTail(consoleLog);
+      log.warn(`test: the disk did not boot; the console's last lines:`);
+      for (const line of console) log.warn(`  | ${line}`);
       throw new BuildError(`test: the disk did not boot to its multi-user target: ${why}`, console.join('\n'));
     }
     await channel.exec('true', 30);
