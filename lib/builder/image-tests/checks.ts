@@ -1,5 +1,4 @@
 import { CheckResult } from '../../core/image';
-import { BuildType } from '../../core/image';
 import { hostnameOf } from '../hostname';
 import { BuildPlan } from '../context';
 import { orgRepoFor } from '../org-repo';
@@ -94,6 +93,3 @@ export function checksFor(plan: Pick<BuildPlan, 'request'>, context: CheckContex
   }
   return checks;
 }
-
-/** Build types whose image has no init to check. */
-export const WITHOUT_INIT: readonly BuildType[] = ['docker'];

@@ -13,7 +13,7 @@ export type { TestRuntime } from './guest';
 
 /**
  * The runtimes each build type is tested in, in order of preference (the first this host
- * can run is used). A disk build type (ami) adds its line here with qemuRuntime.
+ * can run is used). Disks (bare_metal, and ami once the builder makes it) boot under QEMU.
  */
 export const TEST_RUNTIMES: Readonly<Record<string, readonly TestRuntime[] | undefined>> = {
   // Where no LXD daemon can run (a CodeBuild container), podman boots the rootfs with systemd.
