@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -119,7 +120,6 @@ describeWith(
       expect(error).toBeInstanceOf(CheckFailedError);
       expect(error.check).toBe('expected-to-fail');
       expect(error.message).toBe('test expected-to-fail failed in lxd (exit 3); nothing was stored: gate-lxd-fail says no');
-      const { execFileSync } = await import('node:child_process');
       expect(execFileSync('lxc', ['list', '--format', 'csv', '-c', 'n'], { encoding: 'utf8' })).not.toMatch(/tailor-test-/);
       expect(execFileSync('lxc', ['image', 'list', '--format', 'csv', '-c', 'l'], { encoding: 'utf8' })).not.toMatch(/tailor-test-/);
     }, 10 * 60 * 1000);

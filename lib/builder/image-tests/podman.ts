@@ -1,4 +1,5 @@
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findOnPath } from '../../core/host-tools';
 import { BuildError } from '../../core/errors';
@@ -25,18 +26,23 @@ export async function ulimitArgs(): Promise<string[]> {
   return args;
 }
 
-/** A podman store private to one test run, with the set-up that works in a CI VM and in CodeBuild. */
+/**
+ * A podman store private to one test run, with the set-up that works in a CI VM and in
+ * CodeBuild. The images live in the build's scratch folder; podman's run state in a short
+ * folder of the host's temporary directory (podman refuses a runroot over 50 characters).
+ */
 export async function privatePodman(scratchDir: string, log: StartInput['log']) {
   const dir = join(scratchDir, 'podman');
   await mkdir(dir, { recursive: true });
+  const state = await mkdtemp(join(tmpdir(), 'tailor-podman-'));
   const base = [
-    '--root', join(dir, 'root'), '--runroot', join(dir, 'runroot'), '--tmpdir', join(dir, 'tmp'),
+    '--root', join(dir, 'root'), '--runroot', join(state, 'run'), '--tmpdir', join(state, 'tmp'),
     '--storage-driver', 'vfs', '--runtime', 'runc', '--cgroup-manager=cgroupfs', '--events-backend=none',
   ];
   const run = (args: string[], timeoutMs = 600_000) => runHost('podman', [...base, ...args], { timeoutMs, log });
   const remove = async () => {
     await run(['system', 'reset', '--force'], 120_000);
-    await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    for (const folder of [dir, state]) await rm(folder, { recursive: true, force: true }).catch(() => undefined);
   };
   return { run, remove };
 }
