@@ -88,7 +88,7 @@ describeWith(
       const file = join(images, `${imageName('gate-disk')}.raw.xz`);
       // The index holds the digest the checksum stage took before the test stage ran.
       expect(await sha256Of(file)).toBe(entry.sha256);
-      expect(readFileSync(`${file}.sha256`, 'utf8')).toContain(entry.sha256);
+      expect(readFileSync(join(images, `${imageName('gate-disk')}.sha256`), 'utf8')).toContain(entry.sha256);
       expect(readdirSync(join(work, 'work'))).toEqual([]); // the throwaway copy went with the work dir
     }, RUN_TIMEOUT);
 
