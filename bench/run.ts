@@ -16,11 +16,13 @@ const MODULES: Record<string, [file: string, exportName: string]> = {
   upload: ['upload', 'benchUpload'],
   synth: ['synth', 'benchSynth'],
   ami: ['ami', 'benchAmi'],
+  'test-gate': ['test-gate', 'benchTestGate'],
 };
 
 /**
  * Named sets of modules. `ci`: everything but bare metal (whose xz of a disk image, three
- * times over, and whose peer build take most of 20 minutes); CI runs it after the tests.
+ * times over, and whose peer build take most of 20 minutes) and test-gate (a disk boot under
+ * TCG); CI runs it after the tests.
  */
 const SUBSETS: Record<string, string[]> = {
   ci: ['lxd', 'docker', 'together', 'oci', 'upload', 'synth', 'ami'],

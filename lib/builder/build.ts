@@ -18,9 +18,10 @@ import { removeWorkDir } from './workdir';
 import { sourceDateEpoch, unreproducibleParts } from './source-date';
 import { prepareStage } from './stages/prepare';
 import { provisionStage } from './stages/provision';
+import { testStage } from './stages/test';
 
 /** The build, as one readable list of named steps. */
-export const STAGES: readonly Stage[] = [bootstrapStage, provisionStage, prepareStage, finalizeStage, packStage, checksumStage, sbomStage];
+export const STAGES: readonly Stage[] = [bootstrapStage, provisionStage, prepareStage, finalizeStage, packStage, checksumStage, sbomStage, testStage];
 
 /** How long each stage took, in seconds. */
 export type StageTimings = Record<string, number>;
@@ -199,5 +200,6 @@ function builtImage(ctx: BuildContext): BuiltImage {
     artifacts: ctx.artifacts,
     manifestPath: ctx.manifestPath,
     sbomPaths: { spdx: ctx.spdxPath, cyclonedx: ctx.cyclonedxPath },
+    ...(ctx.testReport ? { tests: ctx.testReport } : {}),
   };
 }

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
-import { Artifact } from '../core/image';
+import { Artifact, ImageTestReport } from '../core/image';
+import type { TestRuntime } from './image-tests/guest';
 import { BuildLog } from '../core/log';
 import { SharedBase } from './base-rootfs';
 import { CacheOutcome } from './bootstrap-cache';
@@ -19,6 +20,8 @@ export interface BuildPlan {
   packages: string[];
   /** The bootstrapped tree this build's rootfs is an overlay on (shared within a run). */
   base: SharedBase;
+  /** What the test gate will do, decided by its verification: the runtime, or why not. */
+  testing?: { runtime?: TestRuntime; off?: string };
   /** The user's password, read by verification; never logged or written in clear. */
   password?: ResolvedPassword;
 }
@@ -64,6 +67,8 @@ export interface BuildContext extends BuildPlan, WorkPaths {
   /** What pack wrote; then the same with checksums. */
   packed: PackedFile[];
   artifacts: Artifact[];
+  /** The test gate's results (set by test, when it ran). */
+  testReport?: ImageTestReport;
 }
 
 /** One named step of the build: checked before anything runs, then run in order. */

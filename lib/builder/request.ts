@@ -40,6 +40,11 @@ export interface BuildRequest {
   cacheDir: string;
   /** Cached rootfs older than this (hours) are rebuilt, to pick up archive updates. */
   cacheMaxAgeHours: number;
+  /**
+   * The test gate: `force` (--test: the runtime must be there), `auto` (run when this host
+   * can run the image's runtime), `off` (with the reason said once). Absent: off.
+   */
+  test?: { mode: 'force' | 'auto' | 'off'; reason?: string };
   /** Folders beyond the recipe's catalog folder that files the recipe copies in may come from (--allow-source-dir). */
   allowedSourceDirs: string[];
 }

@@ -38,6 +38,8 @@ export interface CreateImageOptions {
   cacheMaxAge?: string;
   /** Folders recipe files (files[].source, playbooks, org_repo.key) may come from besides the catalog's. */
   allowSourceDir?: string[];
+  /** true with --test (the tests must run), false with --no-test; undefined: on when the image is stored and the host can run it. */
+  test?: boolean;
   json?: boolean;
   verbose?: boolean;
   quiet?: boolean;
@@ -92,6 +94,8 @@ export function createImageCommand(version: string): Command {
     .option('--cache-dir <path>', 'bootstrap cache (default: $TAILOR_IMAGE_CACHE_DIR or ~/.cache/tailor-image)')
     .option('--cache-max-age <hours>', 'rebuild cached rootfs older than this (default: 24)')
     .option('--allow-source-dir <dir>', "let recipes copy files from this folder too (besides the catalog's); repeatable", collect)
+    .option('--test', 'start each image in its runtime (LXD, podman, QEMU) and run the checks before storing it; fail if this host cannot')
+    .option('--no-test', 'store without testing (default: test local-storage and publish builds when the host can run them)')
     .option('--json', 'print a machine-readable summary on stdout')
     .addOption(new Option('-v, --verbose', 'show every command and its output').conflicts('quiet'))
     .addOption(new Option('-q, --quiet', 'print only warnings, errors and the result'))

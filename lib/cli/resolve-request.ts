@@ -120,7 +120,19 @@ export function resolveRun(options: CreateImageOptions, now = new Date()): Resol
     options.cloudfrontDistributionId ?? common.cloudfront_distribution_id,
     typeof common.bucket === 'string' ? common.bucket : undefined,
   );
-  return { requests, storage };
+  const test = testMode(options.test, storage);
+  return { requests: requests.map((request) => ({ ...request, test })), storage };
+}
+
+/**
+ * The test gate for a run: --test forces it, --no-test turns it off; otherwise it is on for
+ * images that are stored (local storage, publish) and off for --build-only.
+ */
+export function testMode(flag: boolean | undefined, storage: StorageRequest): NonNullable<BuildRequest['test']> {
+  if (flag === true) return { mode: 'force' };
+  if (flag === false) return { mode: 'off', reason: '--no-test' };
+  if (storage.mode === 'build-only') return { mode: 'off', reason: 'a build-only run (--test runs them)' };
+  return { mode: 'auto' };
 }
 
 /** The BuildRequests of a run (see resolveRun). */

@@ -1,6 +1,7 @@
 import { BuildOutcome } from '../builder/build';
 import { BuildRequest } from '../builder/request';
 import { StoredImage } from '../storage/store';
+import { ImageTestReport } from '../core/image';
 
 /** The machine-readable result of one build (`--json`). */
 export interface BuildSummary {
@@ -15,6 +16,8 @@ export interface BuildSummary {
   index?: string;
   reference?: string;
   timings: Record<string, number>;
+  /** The test gate's results (runtime, each check with its time), when the image was tested. */
+  tests?: ImageTestReport;
   /** What the bootstrap cache did: hit, miss, stale, damaged (rebuilt) or off. */
   cache: string;
   /** The build time the image's files and records carry (SOURCE_DATE_EPOCH, from the timestamp). */
@@ -45,6 +48,7 @@ export function buildSummary(request: BuildRequest, outcome: BuildOutcome, store
     ...(stored.index ? { index: stored.index } : {}),
     ...(stored.reference ?? outcome.image.reference ? { reference: stored.reference ?? outcome.image.reference } : {}),
     timings: outcome.timings,
+    ...(outcome.image.tests ? { tests: outcome.image.tests } : {}),
     cache: outcome.cache,
     source_date_epoch: outcome.sourceDateEpoch,
     not_reproducible: outcome.unreproducible,
@@ -72,6 +76,7 @@ function printSummary(summary: BuildSummary, quiet: boolean): void {
       lines.push(`    sha256  ${artifact.sha256}`);
     }
   }
+  if (summary.tests) lines.push(`  tested  ${summary.tests.checks.length} checks passed in ${summary.tests.runtime} (${summary.tests.seconds.toFixed(1)} s)`);
   if (summary.index) lines.push(`  index   ${summary.index}`);
   if (summary.reference) lines.push(`  pushed  ${summary.reference}`);
   if (summary.not_reproducible.length > 0) lines.push(`  not reproducible: ${summary.not_reproducible.join('; ')}`);

@@ -20,11 +20,13 @@ import { invalidProps } from './validation';
 
 /** Debian packages the CodeBuild image needs, per build type (the standard image has the rest). */
 export const HOST_PACKAGES: Readonly<Record<BuildType, string[]>> = {
-  lxd: [],
-  bare_metal: ['fdisk', 'dosfstools', 'mtools', 'e2fsprogs'],
-  docker: ['skopeo'],
-  // The EC2-ready disk is the bare-metal disk; the AMI publish needs nothing more on the host.
-  ami: ['fdisk', 'dosfstools', 'mtools', 'e2fsprogs'],
+  // The test gate boots lxd rootfs with systemd under podman where LXD cannot run (CodeBuild).
+  lxd: ['podman', 'runc'],
+  // The test gate boots disks under QEMU (TCG), runs docker images in podman (runc).
+  bare_metal: ['fdisk', 'dosfstools', 'mtools', 'e2fsprogs', 'qemu-system-x86', 'ovmf'],
+  docker: ['skopeo', 'podman', 'runc'],
+  // The EC2-ready disk is the bare-metal disk (and the gate boots it the same way); the AMI publish needs nothing more on the host.
+  ami: ['fdisk', 'dosfstools', 'mtools', 'e2fsprogs', 'qemu-system-x86', 'ovmf'],
 };
 /** ubuntu-keyring is part of every Ubuntu system (the CodeBuild image); Debian's keyring is added. */
 const COMMON_HOST_PACKAGES = [

@@ -14,6 +14,23 @@ export interface Artifact extends FileDigest {
   role: 'image' | 'extra';
 }
 
+/** One check the test gate ran against the image, and how long it took. */
+export interface CheckResult {
+  name: string;
+  /** Built-in (init, user, hostname, bundle) or the recipe's own `tests:`. */
+  kind: 'built-in' | 'recipe';
+  passed: boolean;
+  seconds: number;
+}
+
+/** What the test gate found: where the image ran, each check, and the whole time (start and stop included). */
+export interface ImageTestReport {
+  /** lxd, nspawn, podman or qemu. */
+  runtime: string;
+  checks: CheckResult[];
+  seconds: number;
+}
+
 /** What a build hands to a store. */
 export interface BuiltImage {
   imageName: string;
@@ -33,6 +50,8 @@ export interface BuiltImage {
   sbomPaths?: { spdx: string; cyclonedx: string };
   /** Registry reference, for docker images that were pushed. */
   reference?: string;
+  /** The test gate's results, when the image was tested before it was stored. */
+  tests?: ImageTestReport;
 }
 
 export function mainArtifact(image: Pick<BuiltImage, 'imageName' | 'artifacts'>): Artifact {

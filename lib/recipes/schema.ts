@@ -102,6 +102,15 @@ export const DockerSchema = z
   })
   .strict();
 
+export const ImageTestSchema = z
+  .object({
+    name: z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/, 'must be a short lower-case name').describe('Named in the log and in the results.'),
+    run: z.string().min(1).describe('A shell command run inside the running image (as root; in a docker image, as its user); it must exit 0.'),
+    timeout: z.number().int().positive().max(3600).default(120).describe('Seconds the command may take.'),
+  })
+  .strict();
+export type ImageTest = z.infer<typeof ImageTestSchema>;
+
 /** The fields a recipe and a template may set. Templates leave out name/os_versions. */
 const recipeFields = {
   description: z.string().default(''),
@@ -123,6 +132,11 @@ const recipeFields = {
   disk_size: z.number().positive().max(2048).default(8).describe('Upper bound of a bare-metal disk, in GB.'),
   boot: BootSchema.default({ firmware: 'uefi', serial_console: 'ttyS0,115200', kernel_cmdline: [] }),
   docker: DockerSchema.default({ env: {}, labels: {}, cmd: ['bash'] }),
+  tests: z
+    .array(ImageTestSchema)
+    .default([])
+    .refine((tests) => new Set(tests.map((t) => t.name)).size === tests.length, { message: 'test names must be unique' })
+    .describe('Commands that must succeed inside the running image before it is stored (with the built-in checks).'),
 };
 
 export const RecipeSchema = z.object(recipeFields).strict();

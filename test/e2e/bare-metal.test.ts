@@ -72,19 +72,21 @@ describeWith(
     const builds: Record<string, Promise<CliResult>> = {};
 
     beforeAll(() => {
-      // The three builds overlap (downloads, chroot work, xz): one wall-clock wait.
+      // The three builds overlap (downloads, chroot work, xz): one wall-clock wait. The test
+      // gate is off (--no-test): these tests boot the disks themselves, enlarged, and look at
+      // more than the gate does; test-gate.test.ts boots a disk through the gate.
       builds.uefi = runCreateImage(
-        ['--name', 'wrangler', '--distribution', 'bookworm', '--local-storage', '--local-storage-path', store,
+        ['--name', 'wrangler', '--distribution', 'bookworm', '--local-storage', '--no-test', '--local-storage-path', store,
           '--timestamp', TIMESTAMP, '--json'],
         { env, timeoutMs: BUILD_TIMEOUT },
       );
       builds.bios = runCreateImage(
-        ['--name', 'wrangler-bios', '--distribution', 'bookworm', '--recipes-path', BIOS_CATALOG, '--local-storage',
+        ['--name', 'wrangler-bios', '--distribution', 'bookworm', '--recipes-path', BIOS_CATALOG, '--local-storage', '--no-test',
           '--local-storage-path', biosStore, '--timestamp', TIMESTAMP],
         { env, timeoutMs: BUILD_TIMEOUT },
       );
       builds.tiny = runCreateImage(
-        ['--name', 'wrangler-tiny', '--distribution', 'bookworm', '--recipes-path', BIOS_CATALOG, '--local-storage',
+        ['--name', 'wrangler-tiny', '--distribution', 'bookworm', '--recipes-path', BIOS_CATALOG, '--local-storage', '--no-test',
           '--local-storage-path', tinyStore, '--timestamp', TIMESTAMP],
         { timeoutMs: BUILD_TIMEOUT },
       );

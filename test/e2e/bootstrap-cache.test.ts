@@ -20,7 +20,7 @@ describeWith('the bootstrap cache', [rootUser(), tool('mmdebstrap'), tool('zstd'
   async function build(name: string, extra: string[] = []) {
     const timestamp = `20261126.13${String(stamp++).padStart(2, '0')}00`;
     const result = await runCreateImage(
-      ['--name', name, '--distribution', 'bookworm', '--recipes-path', CATALOG, '--cache-dir', cache, '--local-storage',
+      ['--name', name, '--distribution', 'bookworm', '--recipes-path', CATALOG, '--cache-dir', cache, '--local-storage', '--no-test',
         '--local-storage-path', store, '--timestamp', timestamp, '--json', ...extra],
       { timeoutMs: 10 * 60 * 1000 },
     );
@@ -134,7 +134,7 @@ describeWith('several images in one run', [rootUser(), tool('mmdebstrap'), tool(
     readFileSync(join(store, 'hotdog', 'images', `acme_${name}_bookworm_hotdog_${timestamp}.manifest`), 'utf8');
 
   test('bootstrap once, and each image gets exactly the packages it would get alone', async () => {
-    const common = ['--distribution', 'bookworm', '--recipes-path', CATALOG, '--cache-dir', cache, '--local-storage', '--local-storage-path', store];
+    const common = ['--distribution', 'bookworm', '--recipes-path', CATALOG, '--cache-dir', cache, '--local-storage', '--no-test', '--local-storage-path', store];
     const together = await runCreateImage(
       ['--name', 'tiny-a', '--name', 'tiny-c', ...common, '--timestamp', '20261126.140000', '--json'],
       { timeoutMs: 10 * 60 * 1000 },

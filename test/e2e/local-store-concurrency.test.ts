@@ -15,7 +15,7 @@ describeWith('two builds into one local store at the same time', [rootUser(), to
     const results = await Promise.all(
       ['tiny-a', 'tiny-b'].map((name) =>
         runCreateImage(
-          ['--name', name, '--distribution', 'bookworm', '--recipes-path', CATALOG, '--local-storage',
+          ['--name', name, '--distribution', 'bookworm', '--recipes-path', CATALOG, '--local-storage', '--no-test',
             '--local-storage-path', store, '--timestamp', timestamp, '--quiet'],
           { timeoutMs: 10 * 60 * 1000 },
         ),

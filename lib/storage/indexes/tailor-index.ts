@@ -1,5 +1,5 @@
 import { BuildError } from '../../core/errors';
-import { BuiltImage, mainArtifact } from '../../core/image';
+import { BuiltImage, ImageTestReport, mainArtifact } from '../../core/image';
 import { sbomFileNames } from '../side-files';
 
 /**
@@ -20,6 +20,8 @@ export interface IndexEntry {
   build_type?: string;
   /** Added: registry reference of a pushed docker image. */
   reference?: string;
+  /** Added: the test gate's results (runtime, seconds, each check) when the image was tested. */
+  tests?: ImageTestReport;
   /** Added: the SBOM files beside the image, `<image>.spdx.json` and `<image>.cdx.json`. */
   spdx?: string;
   cyclonedx?: string;
@@ -57,6 +59,7 @@ export function entryFor(image: BuiltImage): { slot: IndexSlot; entry: IndexEntr
       build_type: image.buildType,
       ...(image.reference ? { reference: image.reference } : {}),
       ...(image.sbomPaths ? { spdx: sbomFileNames(image).spdx, cyclonedx: sbomFileNames(image).cyclonedx } : {}),
+      ...(image.tests ? { tests: image.tests } : {}),
     },
   };
 }
