@@ -7,6 +7,7 @@ import { BootstrapSpec } from './bootstrap-spec';
 import { CleanupStack } from './cleanup';
 import { bootstrapKeyOf, runMmdebstrap } from './mmdebstrap';
 import { BuildRequest } from './request';
+import { clampTreeTimes } from './reproducible-tree';
 import { sourceDateEpoch } from './source-date';
 import { removeWorkDir } from './workdir';
 
@@ -57,7 +58,7 @@ export class SharedBase {
       const dir = await mkdtemp(join(settings.workRoot, `base-${spec.distribution.codename}-`));
       this.runCleanups.push(`remove ${dir}`, () => removeWorkDir(dir, log));
       const tree = join(dir, 'rootfs');
-      await runMmdebstrap(spec, tree, [], { log, signal, sourceDateEpoch: sourceDateEpoch(settings) });
+      await bootstrapReproducibly(spec, tree, [], settings, log, signal);
       return { tree, packages, cache: 'off', derived: join(dir, 'base') };
     }
     const cache = new BootstrapCache(settings.cacheDir, settings.cacheMaxAgeHours, log, signal);
@@ -72,7 +73,7 @@ export class SharedBase {
     this.runCleanups.push(`remove ${scratch}`, async () => {
       if (existsSync(scratch)) await removeWorkDir(scratch, log);
     });
-    await runMmdebstrap(spec, scratch, debCacheHooks(debDirOf(settings.cacheDir)), { log, signal, sourceDateEpoch: sourceDateEpoch(settings) });
+    await bootstrapReproducibly(spec, scratch, debCacheHooks(debDirOf(settings.cacheDir)), settings, log, signal);
     // The entry is packed while the builds go on; it is put in place once they are done
     // (pushed after the scratch tree's removal, so it runs first).
     const saving = cache.beginSave(key, scratch, input);
@@ -81,6 +82,28 @@ export class SharedBase {
     });
     return { tree: scratch, packages, cache: found.outcome, derived: cache.derivedPrefix(key) };
   }
+}
+
+/**
+ * mmdebstrap with SOURCE_DATE_EPOCH, then every entry the bootstrap itself wrote (dpkg's
+ * database, maintainer scripts' files, directories) given that time: files from packages
+ * keep theirs. The base tree then carries no clock time, so two cold builds with one
+ * --timestamp give the same tree, and its container base layer (clamped to the dpkg status
+ * time, lib/builder/packers/oci/base-layer.ts) the same blob.
+ */
+async function bootstrapReproducibly(
+  spec: BootstrapSpec,
+  tree: string,
+  hooks: string[],
+  settings: BaseSettings,
+  log: BuildLog,
+  signal: AbortSignal,
+): Promise<void> {
+  const epoch = sourceDateEpoch(settings);
+  const started = Math.floor(Date.now() / 1000) - 1;
+  await runMmdebstrap(spec, tree, hooks, { log, signal, sourceDateEpoch: epoch });
+  const changed = clampTreeTimes(tree, epoch, started);
+  log.debug(`bootstrap: ${changed} entries set to SOURCE_DATE_EPOCH ${epoch}`);
 }
 
 /** Where downloaded .deb files are shared between builds (in the bootstrap cache's folder). */
