@@ -22,6 +22,7 @@ export const HOST_PACKAGES: Readonly<Record<BuildType, string[]>> = {
   lxd: [],
   bare_metal: ['fdisk', 'dosfstools', 'mtools', 'e2fsprogs'],
   docker: ['skopeo'],
+  ami: ['fdisk', 'dosfstools', 'mtools', 'e2fsprogs'],
 };
 /** ubuntu-keyring is part of every Ubuntu system (the CodeBuild image); Debian's keyring is added. */
 const COMMON_HOST_PACKAGES = [
@@ -33,6 +34,7 @@ export const DEFAULT_COMPUTE: Readonly<Record<BuildType, codebuild.ComputeType>>
   lxd: codebuild.ComputeType.MEDIUM,
   bare_metal: codebuild.ComputeType.LARGE,
   docker: codebuild.ComputeType.MEDIUM,
+  ami: codebuild.ComputeType.LARGE,
 };
 
 /** Where the builder keeps its bootstrap cache; the buildspec caches this path in S3. */

@@ -1,7 +1,7 @@
 import { FileDigest } from './digest';
 
 /** The kinds of image the builder makes (a recipe's build_type). */
-export const BUILD_TYPES = ['lxd', 'bare_metal', 'docker'] as const;
+export const BUILD_TYPES = ['lxd', 'bare_metal', 'docker', 'ami'] as const;
 export type BuildType = (typeof BUILD_TYPES)[number];
 
 /** A file a packer made in the staging directory, with its checksums. */
@@ -23,7 +23,7 @@ export interface BuiltImage {
   releaseLabel: string;
   timestamp: string;
   buildType: BuildType;
-  /** The key under a timestamp in the tailor index: "raw" (bare metal, lxd) or "docker". */
+  /** The key under a timestamp in the tailor index: "raw" (bare metal, ami, lxd) or "docker". */
   indexKey: string;
   /** The image file first, then any extras. */
   artifacts: Artifact[];
