@@ -141,7 +141,8 @@ describeWith(
           }
         }
         const out = async (command: string) => (await ssh(command)).stdout.trim();
-        expect(await out('cloud-init status --wait >/dev/null; cloud-init status')).toBe('status: done');
+        // Done, and no module failed (status: error otherwise, with the failures listed).
+        expect(await out('cloud-init status --wait --long; true')).toMatch(/^status: done$/m);
         expect(await out('cloud-id')).toBe('aws');
         expect(await out('hostname')).toBe(host);
         expect(await out('cat /var/lib/tailor-ami-test/user-data')).toBe(marker);
@@ -186,7 +187,9 @@ describeWith(
           { method: 'GET', path: '/latest/meta-data/instance-id', token: 'none', status: 401 },
         ]);
       } catch (error) {
-        throw new Error(`${(error as Error).message}\nIMDS requests: ${JSON.stringify(imds.requests.slice(-40))}\nconsole tail:\n${vm.transcript().slice(-4000)}`);
+        const problems = await ssh('sudo grep -E "WARNING|ERROR|Traceback" /var/log/cloud-init.log | tail -n 30; systemctl --failed --no-legend --plain | cat')
+          .then((r) => r.stdout, (e: Error) => `(no ssh: ${e.message})`);
+        throw new Error(`${(error as Error).message}\ncloud-init's warnings and failed units:\n${problems}\nIMDS requests: ${JSON.stringify(imds.requests.slice(-40))}\nconsole tail:\n${vm.transcript().slice(-4000)}`);
       } finally {
         await vm.stop();
       }

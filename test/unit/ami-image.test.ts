@@ -72,6 +72,7 @@ describe('build type ami', () => {
       ssh_pwauth: false,
       disable_root: true,
       apt: { preserve_sources_list: true },
+      locale: 'C.UTF-8',
     });
   });
 

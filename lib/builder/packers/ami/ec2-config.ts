@@ -31,7 +31,8 @@ export const INITRAMFS_MODULES_PATH = '/etc/initramfs-tools/modules';
  * host name from local-hostname and runs the user data.
  *
  * What it must leave alone: the network (systemd-networkd's DHCP from the template), the
- * root partition (grown by the disk's first-boot unit), the image's apt sources. ssh
+ * root partition (grown by the disk's first-boot unit), the image's apt sources. The locale
+ * is C.UTF-8 (cloud-init's default, en_US.UTF-8, is not generated in the image). ssh
  * password login is off (ssh_pwauth). The key goes to the distribution's default user
  * ("debian" on Debian, "ubuntu" on Ubuntu, as on their official images: sudo without a
  * password, no password), or to the recipe's user when it has one: then cloud-init only
@@ -57,6 +58,8 @@ export function cloudInitConfig(recipe: Recipe): string {
     'disable_root: true',
     'apt:',
     '  preserve_sources_list: true',
+    '# As Debian\'s cloud images: C.UTF-8, which every glibc has (nothing to generate).',
+    'locale: C.UTF-8',
   ];
   const user = recipe.user;
   if (user) {
