@@ -28,6 +28,7 @@ export function createImageMain(argv: string[]): Promise<number> {
       const started = Date.now();
       try {
         announce(requests, store.describe(), options, progress.info.bind(progress));
+        for (const warning of requests.flatMap((request) => request.recipe.warnings ?? [])) progress.warn(warning);
         const stored = new Map<string, StoredImage>(); // by image name (one per --name)
         const outcomes = await buildImages(requests, {
           log: progress,

@@ -52,7 +52,7 @@ export interface ImageFactoryProps extends ImageBuildOptions {
   readonly notificationTopic?: sns.ITopic;
   /** Subscriptions added to the notification topic (e-mail, a queue, a chat hook...). @default none */
   readonly notificationSubscriptions?: sns.ITopicSubscription[];
-  /** CodeBuild compute per build type. @default lxd/docker MEDIUM, bare_metal LARGE */
+  /** CodeBuild compute per build type. @default lxd/docker MEDIUM, bare_metal/ami LARGE */
   readonly computeType?: Partial<Record<BuildType, codebuild.ComputeType>>;
   /** Builds running at the same time. @default 4 */
   readonly maxConcurrency?: number;

@@ -40,7 +40,7 @@ export interface BuiltImage {
   releaseLabel: string;
   timestamp: string;
   buildType: BuildType;
-  /** The key under a timestamp in the tailor index: "raw" (bare metal, lxd) or "docker". */
+  /** The key under a timestamp in the tailor index: "raw" (bare metal, ami, lxd) or "docker". */
   indexKey: string;
   /** The image file first, then any extras. */
   artifacts: Artifact[];

@@ -4,7 +4,7 @@ import { UsageError } from '../core/errors';
 import { quote } from '../core/message-text';
 import {
   CommonConfig, CommonConfigSchema, Recipe, RecipeSchema, Template, TemplateSchema, describeIssues,
-  BuildType,
+  BuildType, BUILD_TYPES,
 } from './schema';
 import { readYamlFile } from './yaml-file';
 
@@ -98,7 +98,7 @@ export function parseRecipe(
   if (!own.success) throw new UsageError(`recipe "${name}" (${origin}) is invalid: ${describeIssues(own.error)}`);
   const buildType = draft.build_type;
   const template =
-    typeof buildType === 'string' && ['lxd', 'bare_metal', 'docker'].includes(buildType)
+    typeof buildType === 'string' && (BUILD_TYPES as readonly string[]).includes(buildType)
       ? templateFor(buildType as BuildType)
       : {};
   const merged = mergeTemplate(template, draft);

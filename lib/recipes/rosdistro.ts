@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from '../core/errors';
+import { quote } from '../core/message-text';
 import { Catalog, loadTemplate, parseRecipe, readCommon, unknownImage } from './catalog';
 import { CommonConfig, Recipe } from './schema';
 import { readYamlFile } from './yaml-file';
@@ -9,7 +10,9 @@ import { readYamlFile } from './yaml-file';
  * Reads a tailor rosdistro: `config/images.yaml` (`images:` name → settings) and
  * `config/recipes.yaml` (`common:` organisation settings), mapping tailor's fields onto
  * recipes. Fields tailor needed for Packer and that this builder has no use for
- * (base_image, package) are accepted and ignored.
+ * (base_image, package) are accepted and ignored; an AMI's source_ami is read and named in
+ * one warning (the recipe's `warnings`), since this builder makes AMIs from the
+ * distribution, not from another AMI.
  */
 export class RosdistroCatalog implements Catalog {
   readonly source: string;
@@ -42,10 +45,9 @@ export class RosdistroCatalog implements Catalog {
       throw new UsageError(`${origin}: image "${name}" must be a mapping of fields`);
     }
     const tailor = entry as Record<string, unknown>;
-    if (tailor.build_type === 'ami') {
-      throw new UsageError(`image "${name}" is an AMI; build_type ami is not supported by this builder`);
-    }
-    return parseRecipe(name, this.toRecipe(name, tailor), origin, this.root, (type) => loadTemplate(this.root, type));
+    const recipe = parseRecipe(name, this.toRecipe(name, tailor), origin, this.root, (type) => loadTemplate(this.root, type));
+    const warning = sourceAmiWarning(name, tailor);
+    return warning ? { ...recipe, warnings: [warning] } : recipe;
   }
 
   private toRecipe(name: string, tailor: Record<string, unknown>): Record<string, unknown> {
@@ -83,6 +85,20 @@ export class RosdistroCatalog implements Catalog {
     }
     throw new UsageError(`image "${name}": provision_file ${file} not found under ${this.root}/playbooks`);
   }
+}
+
+/**
+ * tailor built an AMI on top of another (`source_ami`, one per distribution, for Packer's
+ * amazon-ebs); this builder makes the disk from the distribution. Said once, naming the
+ * distributions it gave, never the AMI ids' values beyond their count.
+ */
+export function sourceAmiWarning(name: string, tailor: Record<string, unknown>): string | undefined {
+  if (tailor.build_type !== 'ami' || tailor.source_ami === undefined) return undefined;
+  const given = tailor.source_ami;
+  const which = given && typeof given === 'object' && !Array.isArray(given)
+    ? ` (given for ${Object.keys(given).map((key) => quote(key)).join(', ') || 'no distribution'})`
+    : '';
+  return `image "${name}": source_ami${which} is not used: build_type ami makes the disk from the distribution, not from another AMI`;
 }
 
 /** tailor kept passwords in clear; a "$..." value is a hash, "env:VAR" reads a variable. */

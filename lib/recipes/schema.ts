@@ -140,7 +140,13 @@ const recipeFields = {
 };
 
 export const RecipeSchema = z.object(recipeFields).strict();
-export type Recipe = z.infer<typeof RecipeSchema> & { name: string; origin: string; baseDir: string };
+export type Recipe = z.infer<typeof RecipeSchema> & {
+  name: string;
+  origin: string;
+  baseDir: string;
+  /** What the catalog read and will not use (one line each), shown as warnings before the build. */
+  warnings?: string[];
+};
 
 /** A template is a partial recipe: any field, none required. */
 export const TemplateSchema = z

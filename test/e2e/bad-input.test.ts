@@ -124,7 +124,6 @@ const CASES: BadCase[] = [
   { name: '--rosdistro-path with --recipes-path', args: (p) => [...webapp, '--rosdistro-path', ROSDISTRO, '--recipes-path', SMALL, ...local(p.store)], exit: 2, says: /are exclusive/ },
   { name: '--recipes-path that is no catalog', args: (p) => [...webapp, '--recipes-path', join(p.store, 'nothing'), ...local(p.store)], exit: 2, says: /is not a recipe catalog/ },
   { name: 'rosdistro without config', args: (p) => [...webapp, '--rosdistro-path', tmpdir(), ...local(p.store)], exit: 2, says: /has no config\/images\.yaml/ },
-  { name: 'an AMI from a rosdistro', args: (p) => ['--name', 'legacy-ami', '--distribution', 'focal', '--rosdistro-path', ROSDISTRO, ...local(p.store)], exit: 2, says: /build_type ami is not supported/ },
   { name: '--cache-max-age 0', args: (p) => [...webapp, '--cache-max-age', '0', ...local(p.store)], exit: 2, says: /--cache-max-age "0" is not a positive number of hours/ },
   { name: '--cache-max-age in words', args: (p) => [...webapp, '--cache-max-age', 'a day', ...local(p.store)], exit: 2, says: /--cache-max-age "a day"/ },
 

@@ -19,6 +19,10 @@ export interface BootOptions {
   memoryMiB?: number;
   /** Disk image format for -drive (default raw). */
   format?: 'raw' | 'qcow2';
+  /** The -nic setting (default: user networking on a virtio NIC). */
+  nic?: string;
+  /** -smbios settings, e.g. "type=1,manufacturer=Amazon EC2,...". */
+  smbios?: string[];
 }
 
 export class SerialVm {
@@ -43,7 +47,8 @@ export class SerialVm {
       '-display', 'none',
       '-monitor', 'none',
       '-serial', 'stdio',
-      '-nic', 'user,model=virtio-net-pci',
+      '-nic', options.nic ?? 'user,model=virtio-net-pci',
+      ...(options.smbios ?? []).flatMap((setting) => ['-smbios', setting]),
       '-no-reboot',
       '-drive', `file=${options.disk},format=${options.format ?? 'raw'},if=virtio`,
     ];

@@ -178,8 +178,21 @@ describe('a tailor rosdistro', () => {
     expect(catalog.recipe('sim').user?.password).toEqual({ hash: expect.stringMatching(/^\$6\$/) });
   });
 
-  test('AMIs are refused with a clear line', () => {
-    expect(() => catalog.recipe('legacy-ami')).toThrow('build_type ami is not supported');
+  test('an AMI is an ami recipe on the ami template; its source_ami is one warning line', () => {
+    const ami = catalog.recipe('legacy-ami');
+    expect(ami).toMatchObject({
+      build_type: 'ami',
+      description: 'Fleet machine on EC2',
+      os_versions: ['focal', 'bookworm'],
+      boot: { firmware: 'uefi', serial_console: 'ttyS0,115200n8', kernel_cmdline: ['nvme_core.io_timeout=4294967295'] },
+    });
+    expect(ami.packages).toEqual(expect.arrayContaining(['systemd-sysv', 'udev']));
+    expect(ami.warnings).toEqual([
+      'image "legacy-ami": source_ami (given for "focal") is not used: build_type ami makes the disk from the distribution, not from another AMI',
+    ]);
+    expect(ami.warnings?.join('')).not.toContain('ami-0123456789abcdef0');
+    // Images without source_ami warn about nothing.
+    expect(catalog.recipe('bot').warnings).toBeUndefined();
   });
 
   test('a missing rosdistro config is a usage error', () => {

@@ -5,12 +5,14 @@ import { Packer } from './packer';
 import { lxdPacker } from './lxd';
 import { ociPacker } from './oci';
 import { bareMetalPacker } from './disk';
+import { amiPacker } from './ami';
 
 /** The packers, keyed by build type (one line each). */
 const PACKERS: Partial<Record<BuildType, Packer>> = {
   lxd: lxdPacker,
   docker: ociPacker,
   bare_metal: bareMetalPacker,
+  ami: amiPacker,
 };
 
 /** The image file a request's build makes: `<image_name>.<extension of its build type>`. */

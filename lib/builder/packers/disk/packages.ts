@@ -9,6 +9,11 @@ import { Distribution } from '../../../core/distributions';
  */
 export function bareMetalPackages(recipe: Recipe, distribution: Distribution): string[] {
   const kernel = recipe.boot.kernel ?? (distribution.os === 'ubuntu' ? 'linux-image-generic' : 'linux-image-amd64');
+  return [kernel, ...diskBootPackages(recipe)];
+}
+
+/** Everything but the kernel: the initramfs tools, GRUB's images, sfdisk and e2fsprogs (root growing). */
+export function diskBootPackages(recipe: Recipe): string[] {
   const grub = recipe.boot.firmware === 'bios' ? 'grub-pc-bin' : 'grub-efi-amd64-bin';
-  return [kernel, 'initramfs-tools', grub, 'fdisk', 'e2fsprogs'];
+  return ['initramfs-tools', grub, 'fdisk', 'e2fsprogs'];
 }
