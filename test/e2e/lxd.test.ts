@@ -45,7 +45,7 @@ describeWith(
 
     test('the store holds the documented tree, and the checksums match the file', () => {
       expect(readdirSync(imagesDir).sort()).toEqual(
-        [`${IMAGE}.manifest`, `${IMAGE}.md5`, `${IMAGE}.sha256`, `${IMAGE}.tar.gz`, 'index.json'].sort(),
+        [`${IMAGE}.manifest`, `${IMAGE}.md5`, `${IMAGE}.sha256`, `${IMAGE}.spdx.json`, `${IMAGE}.cdx.json`, `${IMAGE}.tar.gz`, 'index.json'].sort(),
       );
       const digests = fileDigests(join(imagesDir, `${IMAGE}.tar.gz`));
       expect(readFileSync(join(imagesDir, `${IMAGE}.md5`), 'utf8')).toBe(`${digests.md5}  ${IMAGE}.tar.gz\n`);
