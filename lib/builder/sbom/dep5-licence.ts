@@ -1,6 +1,10 @@
 import { SPDX } from '@cyclonedx/cyclonedx-library';
-import parseSpdx from 'spdx-expression-parse';
 import { fieldOf, parseDeb822 } from './dpkg-status';
+
+// spdx-expression-parse ships no types (and an ambient declaration would not travel with the
+// package's own declarations); only whether an expression parses matters here.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const parseSpdx = require('spdx-expression-parse') as (expression: string) => unknown;
 
 /** What SPDX and CycloneDX say when the licence is not known. */
 export const NOASSERTION = 'NOASSERTION';
