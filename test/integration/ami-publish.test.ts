@@ -45,8 +45,15 @@ describeWith('AMI publish through the EBS direct and EC2 APIs (stand-in)', [tool
 
   test('uploads only the non-zero blocks, checked one by one and in aggregate, and registers the image as EC2 boots it', async () => {
     const { image, disk } = await syntheticAmiImage({ dir: work, name: 'fleet', distribution: 'bookworm', releaseLabel: 'hotdog', timestamp: '20261201.100000', layout: '1001100000011', tail: 12345 });
-    const published = await publishAmi(image, { ...quick, concurrency: 3 }, silentLog);
+    const reported: [string, number, number | undefined][] = [];
+    const log = { ...silentLog, progress: (what: string, done: number, total?: number) => reported.push([what, done, total]) };
+    const published = await publishAmi(image, { ...quick, concurrency: 3 }, log);
     published.release();
+    // Byte progress of the snapshot: the raw disk's bytes read, of its size, up to the whole.
+    const snapshotProgress = reported.filter(([what]) => what.startsWith('snapshot '));
+    expect(snapshotProgress.length).toBe(14);
+    expect(snapshotProgress.every(([, , total]) => total === disk.size)).toBe(true);
+    expect(snapshotProgress.at(-1)![1]).toBe(disk.size);
     const { record, upload } = published;
     expect(record.region).toBe('eu-west-1');
     expect(upload).toMatchObject({ rawSize: disk.size, rawSha256: disk.sha256, blocks: 14, sentBlocks: disk.dataBlocks.length, zeroBlocks: 14 - disk.dataBlocks.length });

@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { CompleteSnapshotCommand, EBSClient, PutSnapshotBlockCommand, StartSnapshotCommand } from '@aws-sdk/client-ebs';
 import { BuildLog } from '../../core/log';
+import { byteProgressOf } from '../../core/progress';
 import { sleep } from '../../core/sleep';
 import { Tag } from './ami-tags';
 import { diskBlocks, isZeroBlock, openRawDisk, rawDiskSize, SNAPSHOT_BLOCK_SIZE } from './raw-disk';
@@ -100,11 +101,14 @@ export async function uploadSnapshot(options: SnapshotUploadOptions): Promise<Sn
     }
   };
 
+  // Bytes of the raw disk read and queued, of its size: the display shows rate and time left.
+  const progress = byteProgressOf(log, `snapshot ${snapshotId}`);
   const source = openRawDisk(options.path, signal);
   try {
     for await (const { index, data } of diskBlocks(source)) {
       if (failure) break;
       blocks += 1;
+      progress(Math.min(blocks * SNAPSHOT_BLOCK_SIZE, rawSize), rawSize);
       rawHash.update(data.subarray(0, Math.min(SNAPSHOT_BLOCK_SIZE, rawSize - index * SNAPSHOT_BLOCK_SIZE)));
       if (isZeroBlock(data)) {
         zeroBlocks += 1;
