@@ -99,6 +99,15 @@ describeWith('container layers from an overlay: a finalized shared base and the 
       // Made again: the same bytes.
       const twice = await writeChangesLayer(upper!, join(work, 'changes2.tar.gz'), 1767268800, scratch, options);
       expect(twice).toEqual(changes);
+
+      // A hostile recipe's link named like the whiteout marker: refused, never written through.
+      const hostFile = join(work, 'host-file');
+      await writeFile(hostFile, 'host\n');
+      await symlink(hostFile, join(rootfs, 'usr/share/.wh.removed'));
+      await expect(writeChangesLayer(upper!, join(work, 'changes3.tar.gz'), 1767268800, scratch, options)).rejects.toThrow(
+        /^the image holds "\.wh\.removed" where the container layer needs its own marker/,
+      );
+      expect(execFileSync('cat', [hostFile], { encoding: 'utf8' })).toBe('host\n');
     } finally {
       await cleanups.runAll(quiet);
     }

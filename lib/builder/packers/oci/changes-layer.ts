@@ -1,7 +1,9 @@
 import { lstatSync, readdirSync } from 'node:fs';
 import { rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { BuildError } from '../../../core/errors';
 import { run } from '../../../core/exec';
+import { quote } from '../../../core/message-text';
 import { BuildLog } from '../../../core/log';
 import { hostToolEnv } from '../../command-env';
 import { treeShape } from '../../bootstrap-cache';
@@ -73,7 +75,7 @@ export async function writeChangesLayer(
     const whiteouts = await translateWhiteouts(tree);
     for (const dir of marks.opaque) {
       const inTree = join(tree, dir.slice(upper.length));
-      await writeFile(join(inTree, OPAQUE_MARKER), '');
+      await writeMarker(join(inTree, OPAQUE_MARKER), 0o644);
     }
     log.debug(`changes layer: ${whiteouts} whiteouts, ${marks.opaque.length} opaque directories`);
     return await compressStream('tar', layerTarArgs(tree, epoch), outFile, {
@@ -81,6 +83,20 @@ export async function writeChangesLayer(
     });
   } finally {
     await rm(tree, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Creates an empty marker file, never through what stands at its path: the tree is the
+ * image's own (a recipe may have left a link named `.wh.<name>` pointing anywhere on the
+ * host), so 'wx' (O_CREAT|O_EXCL) refuses an existing file or link instead of following it.
+ */
+async function writeMarker(path: string, mode: number): Promise<void> {
+  try {
+    await writeFile(path, '', { mode, flag: 'wx' });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    throw new BuildError(`the image holds ${quote(path.split('/').pop()!)} where the container layer needs its own marker; remove it in the recipe`);
   }
 }
 
@@ -92,7 +108,7 @@ async function translateWhiteouts(dir: string): Promise<number> {
     const stats = lstatSync(path);
     if (isWhiteout(stats)) {
       await unlink(path);
-      await writeFile(join(dir, `${WHITEOUT_PREFIX}${name}`), '', { mode: 0o600 });
+      await writeMarker(join(dir, `${WHITEOUT_PREFIX}${name}`), 0o600);
       count++;
     } else if (stats.isDirectory()) {
       count += await translateWhiteouts(path);
