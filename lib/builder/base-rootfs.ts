@@ -115,6 +115,7 @@ export function debDirOf(cacheDir: string): string {
 export function baseGroupKey(request: BuildRequest): string {
   return JSON.stringify([
     request.distribution.codename,
+    request.architecture,
     request.recipe.variant,
     request.recipe.minimise,
     request.mirror ?? '',

@@ -1,3 +1,4 @@
+import { Architecture } from '../core/architecture';
 import { aptSources, Distribution } from '../core/distributions';
 import { Recipe } from '../recipes/schema';
 import { dpkgOptionsOf } from './dpkg-excludes';
@@ -10,8 +11,8 @@ import { BuildRequest } from './request';
 export interface BootstrapSpec {
   distribution: Distribution;
   variant: Recipe['variant'];
-  /** The Debian architecture of the tree (amd64). */
-  architecture: string;
+  /** The Debian architecture of the tree (amd64, arm64). */
+  architecture: Architecture;
   /** One-line apt sources, one suite each: `deb URI SUITE COMPONENT...`. */
   sources: string[];
   packages: string[];
@@ -25,5 +26,5 @@ export function bootstrapSpecOf(request: BuildRequest, packages: string[]): Boot
   const sources = aptSources(distribution, request.mirror, request.securityMirror).flatMap((source) =>
     source.suites.map((suite) => `deb ${source.uri} ${suite} ${source.components.join(' ')}`),
   );
-  return { distribution, variant: request.recipe.variant, architecture: 'amd64', sources, packages, dpkgOptions: dpkgOptionsOf(request.recipe.minimise) };
+  return { distribution, variant: request.recipe.variant, architecture: request.architecture, sources, packages, dpkgOptions: dpkgOptionsOf(request.recipe.minimise) };
 }

@@ -190,7 +190,8 @@ function builtImage(ctx: BuildContext): BuiltImage {
   const { request } = ctx;
   return {
     imageName: request.imageName,
-    name: request.name,
+    name: request.nameField,
+    architecture: request.architecture,
     distribution: request.distribution.codename,
     organization: request.organization,
     releaseLabel: request.releaseLabel,

@@ -1,4 +1,5 @@
 import { Recipe } from '../recipes/schema';
+import { Architecture } from '../core/architecture';
 import { Distribution } from '../core/distributions';
 
 /**
@@ -12,13 +13,17 @@ export interface BuildRequest {
   name: string;
   recipe: Recipe;
   distribution: Distribution;
+  /** The CPU architecture built for (--arch); amd64 by default. */
+  architecture: Architecture;
+  /** The name field of the image name: the recipe name, with `-<arch>` for a non-amd64 build (archNameField). */
+  nameField: string;
   organization: string;
   releaseTrack: string;
   releaseLabel: string;
   flavour: string;
   /** YYYYMMDD.HHMMSS */
   timestamp: string;
-  /** `{organization}_{name}_{distribution}_{release_label}_{timestamp}` */
+  /** `{organization}_{name field}_{distribution}_{release_label}_{timestamp}` */
   imageName: string;
   /** The org APT repository holding the bundle (http(s):// or s3://), if any. */
   aptRepo?: string;

@@ -7,6 +7,8 @@ export interface CreateImageOptions {
   /** One or more images; several are built in one run, from one bootstrap where they can share it. */
   name: string[];
   distribution: string;
+  /** --arch, repeatable: the architectures each image is built for (default amd64). */
+  arch?: string[];
   aptRepo?: string;
   aptRepoKey?: string;
   /** false with --no-bundle. */
@@ -56,6 +58,7 @@ Examples:
   create_image --name webapp --distribution bookworm --local-storage --local-storage-path /srv/images
   create_image --name wrangler --distribution jammy --release-label hotdog --apt-repo https://apt.example.com --apt-repo-key org.asc
   create_image --name webapp --name dev-env --distribution bookworm --local-storage
+  create_image --name dev-env --distribution bookworm --arch amd64 --arch arm64 --publish
   create_image --name bot --distribution noble --rosdistro-path ../rosdistro --timestamp 20261126.120000 --json
 
 Exit codes: 0 built, 1 the build failed, 2 bad usage or input, 130 interrupted.`;
@@ -66,6 +69,7 @@ export function createImageCommand(version: string): Command {
     .version(version, '-V, --version')
     .requiredOption('--name <image>', 'image (recipe) from the catalog; repeat to build several in one run', collect)
     .requiredOption('--distribution <codename>', 'focal, jammy, noble, bookworm or trixie')
+    .option('--arch <arch>', 'amd64 (the default) or arm64; repeat to build each image for several', collect)
     .option('--apt-repo <url>', "the organisation's APT repository (http(s):// or s3://) holding the bundle")
     .option('--apt-repo-key <file>', 'OpenPGP key that signs the APT repository')
     .option('--no-bundle', 'do not install the org bundle (when --apt-repo only names the publish bucket)')
@@ -103,7 +107,7 @@ export function createImageCommand(version: string): Command {
     .allowExcessArguments(false)
     .exitOverride()
     .configureOutput(commanderErrorOutput('create_image'));
-  return refuseRepeatedFlags(command, ['--name', '--allow-source-dir']);
+  return refuseRepeatedFlags(command, ['--name', '--arch', '--allow-source-dir']);
 }
 
 /** A repeatable option's values, in the order given. */

@@ -2,6 +2,7 @@ import { existsSync, statSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { homedir } from 'node:os';
 import { BuildRequest } from '../builder/request';
+import { Architecture, archNameField, checkArchitecture, checkRecipeName, DEFAULT_ARCHITECTURE } from '../core/architecture';
 import { distribution, withUsableKeyring } from '../core/distributions';
 import { checkBuildTimestamp, checkNameField, formatTimestamp, imageName } from '../core/naming';
 import { UsageError } from '../core/errors';
@@ -101,18 +102,28 @@ export interface ResolvedRun {
   storage: StorageRequest;
 }
 
+/** The --arch values: each valid and given once; amd64 when none is given. */
+export function architecturesOf(values: string[] | undefined): Architecture[] {
+  const archs = (values ?? [DEFAULT_ARCHITECTURE]).map((value) => checkArchitecture(value));
+  const twice = archs.find((arch, i) => archs.indexOf(arch) !== i);
+  if (twice !== undefined) throw new UsageError(`--arch ${twice} is given twice`);
+  return archs;
+}
+
 /**
- * Turns the flags into whole, checked BuildRequests, one per --name: every name valid and
- * given once, each image in the catalog, the distribution allowed by each recipe; all
- * share the timestamp. And the run's one storage mode. Throws UsageError.
+ * Turns the flags into whole, checked BuildRequests, one per --name and --arch (names
+ * outer, architectures inner): every name valid and given once, each image in the catalog,
+ * the distribution and architecture allowed by each recipe; all share the timestamp. And
+ * the run's one storage mode. Throws UsageError.
  */
 export function resolveRun(options: CreateImageOptions, now = new Date()): ResolvedRun {
-  const names = options.name.map((name) => checkNameField('name', name));
+  const names = options.name.map((name) => checkRecipeName(checkNameField('name', name)));
   const twice = names.find((name, i) => names.indexOf(name) !== i);
   if (twice !== undefined) throw new UsageError(`--name ${twice} is given twice`);
+  const architectures = architecturesOf(options.arch);
   const catalog = openCatalog(options);
   const timestamp = options.timestamp !== undefined ? checkBuildTimestamp(options.timestamp, now) : formatTimestamp(now);
-  const requests = names.map((name) => resolveOne(name, catalog, { ...options, timestamp }));
+  const requests = names.flatMap((name) => architectures.map((architecture) => resolveOne(name, architecture, catalog, { ...options, timestamp })));
   const common = catalog.common;
   const storage = storageFor(
     options,
@@ -147,7 +158,7 @@ export function resolveRequest(options: CreateImageOptions, now = new Date()): B
   return requests[0];
 }
 
-function resolveOne(name: string, catalog: Catalog, options: CreateImageOptions & { timestamp: string }): BuildRequest {
+function resolveOne(name: string, architecture: Architecture, catalog: Catalog, options: CreateImageOptions & { timestamp: string }): BuildRequest {
   const distro = distribution(options.distribution);
   const recipe = catalog.recipe(name);
   if (!recipe.os_versions.includes(distro.codename)) {
@@ -155,6 +166,10 @@ function resolveOne(name: string, catalog: Catalog, options: CreateImageOptions 
       `image "${name}" is not built for ${distro.codename} (its os_versions: ${recipe.os_versions.join(', ')})`,
     );
   }
+  if (!recipe.architectures.includes(architecture)) {
+    throw new UsageError(`image "${name}" is not built for ${architecture} (its architectures: ${recipe.architectures.join(', ')})`);
+  }
+  const nameField = archNameField(name, architecture);
   const common = catalog.common;
   const organization = checkNameField('organization', options.organization ?? common.organization);
   const releaseTrack = checkNameField('release-track', options.releaseTrack ?? common.release_track);
@@ -173,12 +188,14 @@ function resolveOne(name: string, catalog: Catalog, options: CreateImageOptions 
     name,
     recipe,
     distribution: withUsableKeyring(distro),
+    architecture,
+    nameField,
     organization,
     releaseTrack,
     releaseLabel,
     flavour,
     timestamp,
-    imageName: imageName({ organization, name, distribution: distro.codename, releaseLabel, timestamp }),
+    imageName: imageName({ organization, name: nameField, distribution: distro.codename, releaseLabel, timestamp }),
     aptRepo,
     installBundle: options.bundle !== false && aptRepo !== undefined,
     aptRepoKey: aptRepoKey && !isAbsolute(aptRepoKey) ? resolve(aptRepoKey) : aptRepoKey,

@@ -8,6 +8,8 @@ export interface BuildSummary {
   image_name: string;
   name: string;
   distribution: string;
+  /** The CPU architecture (Debian's name: amd64, arm64). */
+  architecture: string;
   build_type: string;
   release_label: string;
   timestamp: string;
@@ -34,6 +36,7 @@ export function buildSummary(request: BuildRequest, outcome: BuildOutcome, store
     image_name: request.imageName,
     name: request.name,
     distribution: request.distribution.codename,
+    architecture: request.architecture,
     build_type: request.recipe.build_type,
     release_label: request.releaseLabel,
     timestamp: request.timestamp,
@@ -68,7 +71,7 @@ export function printSummaries(summaries: BuildSummary[], options: { json: boole
 }
 
 function printSummary(summary: BuildSummary, quiet: boolean): void {
-  const lines = [`built ${summary.image_name} (${summary.build_type}) in ${summary.total_seconds.toFixed(1)} s`];
+  const lines = [`built ${summary.image_name} (${summary.build_type}${summary.architecture !== 'amd64' ? `, ${summary.architecture}` : ''}) in ${summary.total_seconds.toFixed(1)} s`];
   for (const artifact of summary.artifacts) {
     lines.push(`  ${artifact.path}  ${formatSize(artifact.size)}`);
     if (!quiet) {

@@ -1,3 +1,4 @@
+import { Architecture } from './architecture';
 import { FileDigest } from './digest';
 
 /** The kinds of image the builder makes (a recipe's build_type). */
@@ -34,7 +35,10 @@ export interface ImageTestReport {
 /** What a build hands to a store. */
 export interface BuiltImage {
   imageName: string;
+  /** The name field of the image name: the recipe name, `<recipe>-<arch>` for a non-amd64 build. */
   name: string;
+  /** The CPU architecture; absent means amd64 (images made before architectures existed). */
+  architecture?: Architecture;
   distribution: string;
   organization: string;
   releaseLabel: string;

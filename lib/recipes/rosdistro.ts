@@ -56,6 +56,7 @@ export class RosdistroCatalog implements Catalog {
       build_type: tailor.build_type,
       os_versions: tailor.os_versions ?? this.common.os_versions,
     };
+    if (tailor.architectures !== undefined) recipe.architectures = tailor.architectures;
     if (tailor.disk_size !== undefined) recipe.disk_size = Number(tailor.disk_size);
     if (tailor.bundle_flavour !== undefined) recipe.bundle_flavour = tailor.bundle_flavour;
     if (tailor.distro !== undefined) recipe.bundle_distro = tailor.distro;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ARCHITECTURES } from '../core/architecture';
 import { BUILD_TYPES } from '../core/image';
 import { escapeControls, quote } from '../core/message-text';
 
@@ -116,6 +117,12 @@ const recipeFields = {
   description: z.string().default(''),
   build_type: z.enum(BUILD_TYPES),
   os_versions: z.array(z.string()).min(1).describe('Distributions this image may be built for.'),
+  architectures: z
+    .array(z.enum(ARCHITECTURES))
+    .min(1)
+    .default(['amd64'])
+    .refine((archs) => new Set(archs).size === archs.length, { message: 'architectures must be listed once each' })
+    .describe('CPU architectures this image may be built for (--arch); amd64 when absent.'),
   variant: z.enum(['minbase', 'apt', 'required', 'important', 'standard']).default('apt')
     .describe('The mmdebstrap variant the rootfs starts from.'),
   minimise: z.boolean().default(false)

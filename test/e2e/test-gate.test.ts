@@ -95,7 +95,7 @@ describeWith(
       const catalog = new DirectoryCatalog(CATALOG);
       const path = join(images, `${imageName(built)}.${extension}`);
       const request = {
-        name: recipeName, recipe: catalog.recipe(recipeName), distribution: distribution('bookworm'), organization: 'acme',
+        name: recipeName, recipe: catalog.recipe(recipeName), distribution: distribution('bookworm'), architecture: 'amd64' as const, nameField: recipeName, organization: 'acme',
         releaseTrack: 'hotdog', releaseLabel: 'hotdog', flavour: recipeName, timestamp: TIMESTAMP, imageName: imageName(built),
         installBundle: false, workRoot: work, keepWorkDir: false, noCache: false, cacheDir: work, cacheMaxAgeHours: 24, allowedSourceDirs: [],
       } as BuildRequest;

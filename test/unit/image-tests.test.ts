@@ -24,6 +24,8 @@ function requestFor(name: string, extra: Partial<BuildRequest> = {}): BuildReque
     name,
     recipe: GATE_CATALOG.recipe(name),
     distribution: distribution('bookworm'),
+    architecture: 'amd64',
+    nameField: name,
     organization: 'acme',
     releaseTrack: 'hotdog',
     releaseLabel: 'hotdog',

@@ -9,6 +9,7 @@ import { BuildContext, Stage } from '../context';
 import { aptSources, missingKeyringAdvice } from '../../core/distributions';
 import { run } from '../../core/exec';
 import { requireHostTools } from '../../core/host-tools';
+import { requireArchitectureSupport } from '../foreign-arch';
 import { checkArchive } from '../mirror-check';
 import { mountOverlayRootfs } from '../overlay';
 import { Rootfs } from '../rootfs-path';
@@ -30,6 +31,7 @@ export const bootstrapStage: Stage = {
       { command: 'mmdebstrap', package: 'mmdebstrap' },
       ...(ctx.request.noCache ? [] : [{ command: 'zstd', package: 'zstd' }, { command: 'flock', package: 'util-linux' }]),
     ]);
+    requireArchitectureSupport(ctx.request.architecture);
     const { distribution } = ctx.request;
     if (!existsSync(distribution.keyring)) {
       throw new BuildError(

@@ -1,3 +1,4 @@
+import { splitArchNameField } from '../../core/architecture';
 import { DISTRIBUTIONS } from '../../core/distributions';
 import { listEntries, TailorIndex } from './tailor-index';
 
@@ -93,8 +94,13 @@ export function streamImagesFromIndex(index: TailorIndex, releaseLabel: string, 
     if (entry.build_type !== 'lxd' || !entry.sha256 || typeof entry.size !== 'number') continue;
     const artifact = entry.artifact ?? `${entry.file}.tar.gz`;
     if (!artifact.endsWith('.tar.gz') || artifact.includes('/')) continue;
+    // A non-amd64 build's slot is `<recipe>-<arch>` and its entry says the arch: the product
+    // takes the recipe's name and aliases, beside the amd64 one (LXD picks by the host's arch).
+    const split = splitArchNameField(slot.name);
+    const arch = entry.arch !== undefined && entry.arch === split.architecture ? entry.arch : undefined;
     out.push({
-      name: slot.name,
+      name: arch !== undefined ? split.name : slot.name,
+      ...(arch !== undefined ? { arch } : {}),
       distribution: slot.distribution,
       timestamp: slot.timestamp,
       releaseLabel,

@@ -1,3 +1,4 @@
+import { DEFAULT_ARCHITECTURE } from '../../core/architecture';
 import { BuildError } from '../../core/errors';
 import { BuiltImage, ImageTestReport, mainArtifact } from '../../core/image';
 import { sbomFileNames } from '../side-files';
@@ -18,6 +19,8 @@ export interface IndexEntry {
   sha256?: string;
   size?: number;
   build_type?: string;
+  /** Added: the CPU architecture of a non-amd64 image (arm64); amd64 entries have none, as before. */
+  arch?: string;
   /** Added: registry reference of a pushed docker image. */
   reference?: string;
   /** Added: the test gate's results (runtime, seconds, each check) when the image was tested. */
@@ -57,6 +60,7 @@ export function entryFor(image: BuiltImage): { slot: IndexSlot; entry: IndexEntr
       sha256: file.sha256,
       size: file.size,
       build_type: image.buildType,
+      ...(image.architecture && image.architecture !== DEFAULT_ARCHITECTURE ? { arch: image.architecture } : {}),
       ...(image.reference ? { reference: image.reference } : {}),
       ...(image.sbomPaths ? { spdx: sbomFileNames(image).spdx, cyclonedx: sbomFileNames(image).cyclonedx } : {}),
       ...(image.tests ? { tests: image.tests } : {}),
