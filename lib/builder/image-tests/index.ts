@@ -1,6 +1,7 @@
 import { BuildError, InterruptedError } from '../../core/errors';
 import { Artifact, CheckResult, ImageTestReport } from '../../core/image';
 import { BuildPlan } from '../context';
+import { containerArchitectureProblem } from './architecture-rule';
 import { checksFor } from './checks';
 import { Guest, TestRuntime, lastLines } from './guest';
 import { lxdRuntime } from './lxd';
@@ -30,7 +31,7 @@ export async function pickRuntime(plan: Pick<BuildPlan, 'request'>): Promise<{ r
   if (candidates.length === 0) return { reason: `no test runtime for ${recipe.build_type} images` };
   const reasons: string[] = [];
   for (const runtime of candidates) {
-    const reason = await runtime.unavailable(recipe.boot.firmware);
+    const reason = containerArchitectureProblem(runtime.name, plan.request.architecture) ?? (await runtime.unavailable(recipe.boot.firmware));
     if (reason === undefined) return { runtime };
     reasons.push(`${runtime.name}: ${reason}`);
   }

@@ -2,6 +2,7 @@ import { cpus } from 'node:os';
 import { mkdir, utimes, writeFile } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { stringify } from 'yaml';
+import { architectureNames } from '../../core/architecture';
 import { run } from '../../core/exec';
 import { timestampToEpoch } from '../../core/naming';
 import { hostToolEnv } from '../command-env';
@@ -73,10 +74,10 @@ export function lxdMetadata(input: Pick<PackInput, 'request'>): string {
   const hostnameTemplate = { when: ['create', 'copy'], create_only: false, template: 'hostname.tpl', properties: {} };
   return stringify(
     {
-    architecture: 'x86_64',
+    architecture: architectureNames(request.architecture).kernel,
     creation_date: created,
     properties: {
-      architecture: 'amd64',
+      architecture: architectureNames(request.architecture).debian,
       description: recipe.description || `${request.name} (${distribution.os} ${distribution.codename})`,
       os: distribution.os,
       release: distribution.codename,

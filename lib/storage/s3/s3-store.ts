@@ -8,6 +8,8 @@ import { Artifact, BuiltImage, mainArtifact } from '../../core/image';
 import { requireHostTools } from '../../core/host-tools';
 import { BuildLog, silentLog } from '../../core/log';
 import { checkPushTarget, pushBuiltImage } from '../registry/push';
+import { ArchImage, multiArchImages } from '../registry/image-index';
+import { pushImageIndex } from '../registry/multi-arch';
 import { checksumFiles, manifestFileName, sbomFileNames, sbomFiles } from '../side-files';
 import { BuildError, UsageError } from '../../core/errors';
 import { rewriteBucketStreams } from './bucket-streams';
@@ -225,6 +227,16 @@ export class S3ImageStore implements ImageStore {
     if (ami) await this.sweepUnindexedImages(label, result.index, log, signal);
     log.info(`published ${image.imageName} to s3://${this.bucket}/${objectKey(label, '')} (index: ${result.writes} write(s), ${result.conflicts} lost race(s))`);
 
+    // Several architectures of this build pushed: their image index under the usual tag (CONTAINERS.md).
+    const push = this.options.images?.find((planned) => planned.imageName === image.imageName)?.push;
+    const archImages = push && image.buildType === 'docker' ? multiArchImages(result.index, slot) : undefined;
+    if (push && archImages) {
+      await this.pushIndex(image, archImages, push, log, signal).catch((error: unknown) => {
+        if (signal?.aborted) throw error;
+        throw new BuildError(`${image.imageName} is published, but the image index of its architectures was not pushed (${error instanceof Error ? error.message : String(error)})`);
+      });
+    }
+
     // The simplestreams files (docs/IMAGE_SERVER.md) follow the index. They are rebuilt from
     // every index, so a failure here is repaired by the next publish: a warning, not a failure.
     const streams = await rewriteBucketStreams({ client: this.client, bucket: this.bucket, signal }).catch((error: unknown) => {
@@ -261,18 +273,35 @@ export class S3ImageStore implements ImageStore {
   private async push(image: BuiltImage, target: { registry?: string; repository?: string }, log: BuildLog, signal?: AbortSignal) {
     const signer = this.signer ?? (this.options.signingKey ? (this.signer = await OpenPgpSigner.fromFile(this.options.signingKey, log)) : undefined);
     if (!signer) return pushBuiltImage(image, target, { log, signal });
+    return this.withLookaside(image.releaseLabel, log, signal, (lookasideDir) =>
+      signer.withSession(log, (session) => pushBuiltImage(image, target, { log, signal, signing: { session, lookasideDir } }), signal));
+  }
+
+  /** Runs a signed push with a lookaside folder, then publishes the signatures it wrote under `<label>/images/signatures/`. */
+  private async withLookaside<T>(label: string, log: BuildLog, signal: AbortSignal | undefined, body: (lookasideDir: string) => Promise<T>): Promise<T> {
     const lookasideDir = await mkdtemp(join(tmpdir(), 'tailor-sigs-'));
     try {
-      const pushed = await signer.withSession(log, (session) => pushBuiltImage(image, target, { log, signal, signing: { session, lookasideDir } }), signal);
+      const result = await body(lookasideDir);
       for (const file of await listFiles(lookasideDir)) {
-        const key = objectKey(image.releaseLabel, `${SIGNATURES_FOLDER}/${relative(lookasideDir, file)}`);
+        const key = objectKey(label, `${SIGNATURES_FOLDER}/${relative(lookasideDir, file)}`);
         await putText(this.client, this.bucket, key, await readFile(file), { contentType: 'application/octet-stream', cacheControl: IMAGE_CACHE_CONTROL, signal });
         log.debug(`s3: wrote ${key}`);
       }
-      return pushed;
+      return result;
     } finally {
       await rm(lookasideDir, { recursive: true, force: true });
     }
+  }
+
+  /** Pushes the multi-arch image index; with a signing key, signed, its signature published as an image's is. */
+  private async pushIndex(image: BuiltImage, images: ArchImage[], target: { registry?: string; repository?: string }, log: BuildLog, signal?: AbortSignal) {
+    const options = { images, image, target: { registry: checkPushTarget(target), repository: target.repository }, log, signal };
+    const signer = this.signer;
+    const pushed = signer
+      ? await this.withLookaside(image.releaseLabel, log, signal, (lookasideDir) =>
+        signer.withSession(log, (session) => pushImageIndex({ ...options, signing: { session, lookasideDir } }), signal))
+      : await pushImageIndex(options);
+    log.info(`pushed the image index ${pushed.reference} (${pushed.digest}${signer ? `, signed by ${signer.fingerprint}` : ''})`);
   }
 
   private async uploadArtifact(label: string, artifact: Artifact, log: BuildLog, signal?: AbortSignal): Promise<StoredFile> {

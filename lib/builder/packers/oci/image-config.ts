@@ -1,4 +1,5 @@
 import { relative } from 'node:path';
+import { architectureNames } from '../../../core/architecture';
 import { BuildRequest } from '../../request';
 import { Recipe } from '../../../recipes/schema';
 import { ENTRYPOINT_PATH } from './entrypoint';
@@ -78,10 +79,9 @@ export function imageConfig(facts: ImageFacts): Record<string, unknown> {
   };
 }
 
-/** Node's architecture name as OCI's (GOARCH). */
-export function ociArchitecture(nodeArch: string = process.arch): string {
-  const map: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x' };
-  return map[nodeArch] ?? nodeArch;
+/** The OCI (GOARCH) name of the architecture the build is for, never the build host's. */
+export function ociArchitecture(request: Pick<BuildRequest, 'architecture'>): string {
+  return architectureNames(request.architecture).oci;
 }
 
 export function sortKeys(record: Record<string, string>): Record<string, string> {

@@ -30,7 +30,7 @@ const PACK_TOOLS: HostTool[] = [
 
 /** The reference an image built from this request is tagged with. */
 export function referenceFor(request: BuildRequest): { reference: string; tag: string } {
-  const tag = imageTag({ name: request.name, distribution: request.distribution.codename, releaseLabel: request.releaseLabel });
+  const tag = imageTag({ name: request.nameField, distribution: request.distribution.codename, releaseLabel: request.releaseLabel });
   const registry = request.dockerRegistry ? parseRegistry(request.dockerRegistry) : undefined;
   return { reference: imageReference(registry, repositoryName(request.recipe.docker.repository, request.organization), tag), tag };
 }
@@ -61,7 +61,7 @@ export async function buildOciLayout(input: PackInput, layoutDir: string): Promi
   const { reference, tag } = referenceFor(request);
   await prepareLayoutDir(layoutDir);
   const layers = (input.layers && (await packTwoLayers(input, input.layers, layoutDir, epoch))) ?? (await packOneLayer(input, layoutDir, epoch));
-  const facts = { request, recipe, user, home, layers, epoch, architecture: ociArchitecture() };
+  const facts = { request, recipe, user, home, layers, epoch, architecture: ociArchitecture(request) };
   const config = await writeJsonBlob(layoutDir, MEDIA_TYPES.config, imageConfig(facts));
   const labels = imageLabels(facts);
   const annotations = Object.fromEntries(Object.entries(labels).filter(([key]) => key.startsWith('org.opencontainers.image.')));
