@@ -15,6 +15,7 @@ import { createImageCommand, CreateImageOptions } from '../../lib/cli/create-ima
 import { resolveRequest } from '../../lib/cli/resolve-request';
 import { REPO_ROOT, runCreateImage } from '../support/cli';
 import { commandSucceeds, describeWith, rootUser, tool } from '../support/prereq';
+import { Podman } from '../support/podman';
 import { startRegistry, TestRegistry } from '../support/registry';
 import { cyclonedxPackageList, cyclonedxSchemaErrors, spdxPackageList, spdxProblems } from '../support/sbom-check';
 import { requireSignatures } from '../support/signature-policy';
@@ -31,32 +32,6 @@ const BUILD_TIMEOUT = 20 * 60 * 1000;
 function recordingLog(lines: string[]): BuildLog {
   const keep = (message: string) => void lines.push(message);
   return { stageStart: keep, stageEnd: keep, info: keep, warn: keep, debug: keep };
-}
-
-/** podman with private storage, runc and cgroupfs: the set-up that works on a CI VM. */
-class Podman {
-  readonly dir = mkdtempSync(join('/var/tmp', 'tailor-test-podman-'));
-  private base(): string[] {
-    return [
-      '--root', join(this.dir, 'root'), '--runroot', join(this.dir, 'runroot'),
-      '--storage-driver', 'vfs', '--runtime', 'runc', '--cgroup-manager=cgroupfs', '--events-backend=none',
-    ];
-  }
-  async run(args: string[]): Promise<string> {
-    const { stdout } = await exec('podman', [...this.base(), ...args], { maxBuffer: 16 << 20, timeout: 10 * 60 * 1000 });
-    return stdout;
-  }
-  /** Runs a shell snippet in the image, through its entrypoint. */
-  runIn(reference: string, script: string): Promise<string> {
-    return this.run([
-      'run', '--rm', '--network=none', '--ulimit', 'nofile=10000:10000', '--ulimit', 'nproc=1000:1000',
-      reference, 'bash', '-c', script,
-    ]);
-  }
-  async remove(): Promise<void> {
-    await this.run(['system', 'reset', '--force']).catch(() => undefined);
-    rmSync(this.dir, { recursive: true, force: true });
-  }
 }
 
 /** A create_image run that must succeed; on failure its last lines say why. */

@@ -1,9 +1,10 @@
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
 
 /**
  * A real Docker registry (Debian's docker-registry, the CNCF distribution) on
@@ -106,4 +107,22 @@ export async function startRegistry(options: { username?: string; password?: str
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   return { address, url, stop, dataDir: join(dir, 'data') };
+}
+
+/**
+ * What a pull of `reference` for `arch` resolves to (skopeo --override-arch): the chosen
+ * image's architecture and the digest of its config blob. skopeo's `Digest` names the
+ * manifest it fetched (the index itself), so the config is what tells the images apart.
+ */
+export async function resolvedPlatform(reference: string, arch: string, flags: string[]): Promise<{ architecture: string; config: string }> {
+  const run = promisify(execFile);
+  const config = (await run('skopeo', ['inspect', '--config', '--raw', '--override-arch', arch, ...flags, reference], { maxBuffer: 16 << 20 })).stdout;
+  return { architecture: (JSON.parse(config) as { architecture: string }).architecture, config: `sha256:${createHash('sha256').update(config).digest('hex')}` };
+}
+
+/** The config digest a manifest (by reference or digest) names. */
+export async function configOf(reference: string, flags: string[]): Promise<string> {
+  const run = promisify(execFile);
+  const manifest = JSON.parse((await run('skopeo', ['inspect', '--raw', ...flags, reference], { maxBuffer: 16 << 20 })).stdout) as { config: { digest: string } };
+  return manifest.config.digest;
 }

@@ -1,9 +1,16 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { architectureNames, hostArchitecture } from '../../core/architecture';
 import { findOnPath } from '../../core/host-tools';
 import { BuildError } from '../../core/errors';
 import { Guest, StartInput, TestRuntime, lastLines, quietLog, runHost } from './guest';
+
+/** This host's architecture as OCI names it (Node's name for one the builder does not know). */
+function ociHostArchitecture(): string {
+  const host = hostArchitecture();
+  return host ? architectureNames(host).oci : process.arch;
+}
 
 /** Limits a test container gets: below the host's hard limits (podman fails asking for more). */
 const WANTED_LIMITS = { nofile: 10_000, nproc: 1_000 };
@@ -82,11 +89,16 @@ export const podmanRuntime: TestRuntime = {
     const id = lastLines(pulled.output, 1)[0];
     await podman(['tag', id, tag]);
     const limits = await ulimitArgs();
-    log.info(`test: running in podman (runc, a private vfs store; no network)`);
+    // An image of another architecture (its config's) runs through qemu-user in binfmt_misc;
+    // --arch says so to podman, which otherwise warns that the platforms differ.
+    const inspected = await podman(['image', 'inspect', '--format', '{{.Architecture}}', id]);
+    const arch = inspected.status === 0 ? lastLines(inspected.output, 1)[0]?.trim() : undefined;
+    const foreign = arch && arch !== ociHostArchitecture() ? ['--arch', arch] : [];
+    log.info(`test: running in podman (runc, a private vfs store; no network)${foreign.length ? `, an ${arch} image through qemu-user (binfmt_misc)` : ''}`);
     return {
       exec: (command, timeoutSeconds) =>
         podman(
-          ['run', '--rm', '--network=none', ...limits, '--stop-timeout', '1', '--timeout', String(timeoutSeconds), tag, 'bash', '-c', command],
+          ['run', '--rm', '--network=none', ...foreign, ...limits, '--stop-timeout', '1', '--timeout', String(timeoutSeconds), tag, 'bash', '-c', command],
           (timeoutSeconds + 60) * 1000,
         ),
       stop,
