@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -10,6 +10,9 @@ import { Architecture } from '../../lib/core/architecture';
 import { pushImage } from '../../lib/storage/registry/push';
 import { pushImageIndex } from '../../lib/storage/registry/multi-arch';
 import { describeWith, tool } from '../support/prereq';
+import { requireSignatures } from '../support/signature-policy';
+import { makeSigningKey } from '../support/signing-key';
+import { OpenPgpSigner } from '../../lib/storage/signing/openpgp-signer';
 import { configOf, resolvedPlatform, startRegistry, TestRegistry } from '../support/registry';
 
 const exec = promisify(execFile);
@@ -92,6 +95,42 @@ describeWith('the multi-arch image index in a registry', [tool('skopeo'), tool('
       expect({ arch, ...resolved }).toEqual({ arch, architecture: arch, config: await configOf(`docker://${pinned[arch]}`, ['--tls-verify=false', `--creds=${USER}:${PASSWORD}`]) });
     }
   });
+
+  test('signed: a pull by the usual tag for each architecture passes a policy that requires the key', async () => {
+    const key = makeSigningKey(work);
+    const signer = await OpenPgpSigner.fromFile(key.secretKeyFile, silentLog);
+    const lookasideDir = join(work, 'lookaside');
+    const registryRef = `http://${registry.address}`;
+    const tags = { amd64: 'tailor-image-signed-bookworm-hotdog', arm64: 'tailor-image-signed-arm64-bookworm-hotdog' };
+    const images = await signer.withSession(silentLog, async (session) => {
+      const pushed = [];
+      for (const arch of ['amd64', 'arm64'] as const) {
+        const one = await pushImage({ source: join(work, arch), registry: registryRef, name: `acme:${tags[arch]}`, env, log: silentLog, signing: { session, lookasideDir } });
+        pushed.push({ architecture: arch, reference: one.pinned, imageName: arch });
+      }
+      await pushImageIndex({
+        images: pushed, image: { name: 'signed', distribution: 'bookworm', releaseLabel: 'hotdog', organization: 'acme' },
+        target: { registry: registryRef }, env, log: silentLog, signing: { session, lookasideDir },
+      });
+      return pushed;
+    });
+    const policy = requireSignatures(work, registry.address, key.publicKeyFile, lookasideDir);
+    try {
+      for (const image of images) {
+        const copied = join(work, `pulled-${image.architecture}`);
+        await exec('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `--src-creds=${USER}:${PASSWORD}`, '--policy', policy.policyFile, '--remove-signatures',
+          '--override-arch', image.architecture, `docker://${registry.address}/acme:tailor-image-signed-bookworm-hotdog`, `oci:${copied}`]);
+        const layout = JSON.parse(readFileSync(join(copied, 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
+        expect(layout.manifests.map((m) => m.digest)).toEqual([image.reference.split('@')[1]]);
+      }
+      // An unsigned index under another tag is refused by the same policy.
+      await pushImageIndex({ images, image: { name: 'unsigned', distribution: 'bookworm', releaseLabel: 'hotdog', organization: 'acme' }, target: { registry: registryRef }, env, log: silentLog });
+      await expect(exec('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `--src-creds=${USER}:${PASSWORD}`, '--policy', policy.policyFile, '--remove-signatures',
+        '--override-arch', 'arm64', `docker://${registry.address}/acme:tailor-image-unsigned-bookworm-hotdog`, `oci:${join(work, 'refused')}`])).rejects.toThrow(/signature/i);
+    } finally {
+      policy.remove();
+    }
+  }, 120000);
 
   test('without the login the registry refuses it with one line', async () => {
     await expect(pushImageIndex({

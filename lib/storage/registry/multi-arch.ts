@@ -45,27 +45,33 @@ export async function pushImageIndex(push: ImageIndexPush): Promise<{ reference:
   const reference = `${repositoryRef}:${tag}`;
   push.log.info(`pushing the image index ${reference} (${push.images.map((image) => image.architecture).join(', ')})`);
   const digest = await api.putManifest(repository, tag, OCI_INDEX_MEDIA_TYPE, body);
-  if (push.signing) await signIndex(body, reference, repository, digest, push.signing, push.log, push.signal);
+  if (push.signing) {
+    const signed: { bytes: Buffer; digest: string; slot: number }[] = [{ bytes: Buffer.from(body, 'utf8'), digest, slot: 1 }];
+    // A pull by the usual tag checks the chosen image's signature against that tag too: each
+    // child gets one for it beside its own (signature-1, made for its per-arch tag).
+    for (const child of children) signed.push({ bytes: await api.getManifest(repository, child.digest), digest: child.digest, slot: 2 });
+    for (const manifest of signed) await signManifest(manifest, reference, repository, push.signing, push.log, push.signal);
+  }
   return { reference, pinned: `${repositoryRef}@${digest}`, digest };
 }
 
 /**
- * The index's "simple signing" signature, made by `skopeo standalone-sign` with the push's
- * key and written where skopeo --sign-by writes an image's (the lookaside layout:
- * `<repository>@sha256=<hex>/signature-1`), so podman's policy checks a pull by the usual
- * tag as it checks a pull of one architecture.
+ * A "simple signing" signature of a manifest for `reference`, made by `skopeo
+ * standalone-sign` with the push's key and written where skopeo --sign-by writes an
+ * image's (the lookaside layout: `<repository>@sha256=<hex>/signature-<slot>`), so
+ * podman's policy checks a pull by the usual tag as it checks a pull of one architecture.
  */
-async function signIndex(
-  body: string, reference: string, repository: string, digest: string,
+async function signManifest(
+  manifest: { bytes: Buffer; digest: string; slot: number }, reference: string, repository: string,
   signing: { session: GpgSession; lookasideDir: string }, log: BuildLog, signal?: AbortSignal,
 ): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'tailor-index-sign-'));
   try {
-    const manifest = join(work, 'index.json');
-    await writeFile(manifest, body);
-    const folder = join(signing.lookasideDir, `${repository}@${digest.replace(':', '=')}`);
+    const file = join(work, 'manifest.json');
+    await writeFile(file, manifest.bytes);
+    const folder = join(signing.lookasideDir, `${repository}@${manifest.digest.replace(':', '=')}`);
     await mkdir(folder, { recursive: true });
-    await run('skopeo', ['standalone-sign', `--output=${join(folder, 'signature-1')}`, manifest, reference, signing.session.fingerprint], {
+    await run('skopeo', ['standalone-sign', `--output=${join(folder, `signature-${manifest.slot}`)}`, file, reference, signing.session.fingerprint], {
       describe: `skopeo standalone-sign ${reference}`,
       log,
       signal,

@@ -73,6 +73,15 @@ export class RegistryApi {
     return { mediaType, size, digest };
   }
 
+  /** A manifest's bytes by digest, checked against the digest. */
+  async getManifest(repository: string, digest: string): Promise<Buffer> {
+    const answer = await this.call('GET', repository, digest, { accept: MANIFEST_ACCEPT });
+    if (answer.status !== 200) throw new BuildError(`the registry ${this.target.host} has no manifest ${repository}@${digest} (HTTP ${answer.status})`);
+    const got = `sha256:${createHash('sha256').update(answer.body).digest('hex')}`;
+    if (got !== digest) throw new BuildError(`the registry ${this.target.host} answered ${repository}@${digest} with other bytes (${got})`);
+    return answer.body;
+  }
+
   /** Puts a manifest under a tag; returns the digest of its bytes (checked against the registry's answer). */
   async putManifest(repository: string, tag: string, mediaType: string, body: string): Promise<string> {
     const bytes = Buffer.from(body, 'utf8');
