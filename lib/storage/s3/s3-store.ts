@@ -227,16 +227,6 @@ export class S3ImageStore implements ImageStore {
     if (ami) await this.sweepUnindexedImages(label, result.index, log, signal);
     log.info(`published ${image.imageName} to s3://${this.bucket}/${objectKey(label, '')} (index: ${result.writes} write(s), ${result.conflicts} lost race(s))`);
 
-    // Several architectures of this build pushed: their image index under the usual tag (CONTAINERS.md).
-    const push = this.options.images?.find((planned) => planned.imageName === image.imageName)?.push;
-    const archImages = push && image.buildType === 'docker' ? multiArchImages(result.index, slot) : undefined;
-    if (push && archImages) {
-      await this.pushIndex(image, archImages, push, log, signal).catch((error: unknown) => {
-        if (signal?.aborted) throw error;
-        throw new BuildError(`${image.imageName} is published, but the image index of its architectures was not pushed (${error instanceof Error ? error.message : String(error)})`);
-      });
-    }
-
     // The simplestreams files (docs/IMAGE_SERVER.md) follow the index. They are rebuilt from
     // every index, so a failure here is repaired by the next publish: a warning, not a failure.
     const streams = await rewriteBucketStreams({ client: this.client, bucket: this.bucket, signal }).catch((error: unknown) => {
@@ -256,6 +246,15 @@ export class S3ImageStore implements ImageStore {
     }
 
     await this.invalidate(label, image.imageName, log, signal);
+    // Several architectures of this build pushed: their image index under the usual tag (CONTAINERS.md).
+    const push = this.options.images?.find((planned) => planned.imageName === image.imageName)?.push;
+    const archImages = push && image.buildType === 'docker' ? multiArchImages(result.index, slot) : undefined;
+    if (push && archImages) {
+      await this.pushIndex(image, archImages, push, log, signal).catch((error: unknown) => {
+        if (signal?.aborted) throw error;
+        throw new BuildError(`${image.imageName} is published, but the image index of its architectures was not pushed (${error instanceof Error ? error.message : String(error)})`);
+      });
+    }
     return {
       imageName: image.imageName,
       mode: this.mode,
