@@ -4,7 +4,8 @@ import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { runCreateImage } from '../support/cli';
+import { expectOneLineFailure, runCreateImage } from '../support/cli';
+import { hostArchitecture } from '../../lib/core/architecture';
 import { lxc, lxdPrerequisites } from '../support/lxd';
 import { Podman } from '../support/podman';
 import { commandSucceeds, describeWith, rootUser, tool } from '../support/prereq';
@@ -108,6 +109,17 @@ describeWith(
       expect(info).toMatch(/^Architecture: aarch64$/m);
       expect(info).toMatch(new RegExp(`^Fingerprint: ${entry('webapp-arm64')!.sha256}$`, 'm'));
     }, 700000);
+
+    test('--test for an arm64 lxd image on an amd64 host fails in verify with one line, before any work', async () => {
+      if (hostArchitecture() !== 'amd64') return; // On an arm64 host LXD runs it: nothing to refuse.
+      const store = join(work, 'gate-store');
+      const result = await runCreateImage(
+        ['--name', 'webapp', '--arch', 'arm64', '--distribution', 'bookworm', '--local-storage', '--local-storage-path', store, '--test', '--work-dir', join(work, 'builds')],
+        { cwd: work, timeoutMs: 120000 },
+      );
+      expectOneLineFailure(result, /--test: this host cannot run lxd images to test them \(lxd: an arm64 image on this amd64 host: LXD launches only images of its host's architecture; podman-systemd: /, 1);
+      expect(result.stderr).not.toMatch(/bootstrap: started/);
+    }, 180000);
 
     test('the streams list the arm64 product beside the amd64 one under the same aliases, and LXD reads both', async () => {
       const streams = JSON.parse((await objectBytes(rgw.s3, BUCKET, 'streams/v1/images.json')).toString('utf8')) as { products: Record<string, { aliases: string; arch: string }> };
