@@ -145,12 +145,14 @@ describeWith(
         copyFileSync(tls.caCert, join(lxcConf, 'servercerts', `${remote}.crt`));
         await client(['remote', 'add', remote, server.url, '--protocol', 'simplestreams', '--public']);
         const listed = (JSON.parse(await client(['image', 'list', `${remote}:`, '--format', 'json'])) as { fingerprint: string; architecture: string; aliases: { name: string }[] }[])
-          .map((image) => ({ architecture: image.architecture, fingerprint: image.fingerprint }))
+          .map((image) => ({ architecture: image.architecture, fingerprint: image.fingerprint, aliases: image.aliases.map((a) => a.name).sort() }))
           .sort((a, b) => a.architecture.localeCompare(b.architecture));
+        // LXD gives the shared aliases to this (amd64) host's architecture and the /arm64 forms to the other.
         expect(listed).toEqual([
-          { architecture: 'aarch64', fingerprint: entry('webapp-arm64')!.sha256 },
-          { architecture: 'x86_64', fingerprint: entry('webapp')!.sha256 },
+          { architecture: 'aarch64', fingerprint: entry('webapp-arm64')!.sha256, aliases: ['webapp/bookworm/arm64', 'webapp/bookworm/default/arm64'] },
+          { architecture: 'x86_64', fingerprint: entry('webapp')!.sha256, aliases: ['webapp/bookworm', 'webapp/bookworm/amd64', 'webapp/bookworm/default', 'webapp/bookworm/default/amd64'] },
         ]);
+        expect(await client(['image', 'info', `${remote}:webapp/bookworm/arm64`])).toMatch(/^Architecture: aarch64$/m);
         // The alias both products share resolves to this (amd64) host's build, as `lxc launch acme:webapp/bookworm` does.
         const info = await client(['image', 'info', `${remote}:webapp/bookworm`]);
         expect(info).toMatch(new RegExp(`^Fingerprint: ${entry('webapp')!.sha256}$`, 'm'));
