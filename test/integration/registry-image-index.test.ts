@@ -9,7 +9,7 @@ import { silentLog } from '../../lib/core/log';
 import { Architecture } from '../../lib/core/architecture';
 import { pushImage } from '../../lib/storage/registry/push';
 import { pushImageIndex } from '../../lib/storage/registry/multi-arch';
-import { describeWith, tool } from '../support/prereq';
+import { describeWith, rootUser, tool } from '../support/prereq';
 import { requireSignatures } from '../support/signature-policy';
 import { makeSigningKey } from '../support/signing-key';
 import { OpenPgpSigner } from '../../lib/storage/signing/openpgp-signer';
@@ -49,7 +49,7 @@ function syntheticLayout(dir: string, architecture: Architecture): string {
  * pushes them; pushImageIndex puts their index under the usual tag by the registry API
  * alone, and skopeo resolves each --override-arch to its image's digest.
  */
-describeWith('the multi-arch image index in a registry', [tool('skopeo'), tool('docker-registry')], () => {
+describeWith('the multi-arch image index in a registry', [tool('skopeo'), tool('docker-registry'), tool('gpg', 'gnupg'), rootUser()], () => {
   const work = mkdtempSync(join(tmpdir(), 'tailor-image-index-'));
   const env = { TAILOR_REGISTRY_USERNAME: USER, TAILOR_REGISTRY_PASSWORD: PASSWORD };
   let registry: TestRegistry;
