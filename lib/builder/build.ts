@@ -56,7 +56,7 @@ export interface BuildOutcome {
 export function packageSet(request: BuildRequest): string[] {
   const { recipe } = request;
   const packer = packerFor(recipe.build_type);
-  const packages = [...recipe.packages, ...packer.rootfsPackages(recipe, request.distribution)];
+  const packages = [...recipe.packages, ...packer.rootfsPackages(recipe, request.distribution, request.architecture)];
   if (recipe.user && recipe.user.sudo !== 'none') packages.push('sudo');
   if (recipe.user) packages.push('passwd');
   if (recipe.ansible) packages.push('python3');

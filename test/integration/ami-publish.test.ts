@@ -78,6 +78,13 @@ describeWith('AMI publish through the EBS direct and EC2 APIs (stand-in)', [tool
     expect(snapshot.tags.get(AMI_SHA256_TAG)).toBe(image.artifacts[0].sha256);
   });
 
+  test('an arm64 image (its name field fleet-arm64) is registered with Architecture arm64, as Graviton machines boot it', async () => {
+    const { image } = await syntheticAmiImage({ dir: work, name: 'fleet-arm64', distribution: 'bookworm', releaseLabel: 'hotdog', timestamp: '20261201.103000', layout: '0110' });
+    const { record, release } = await publishAmi({ ...image, architecture: 'arm64' }, quick, silentLog);
+    release();
+    expect(standin.images.get(record.images['eu-west-1'])!.params).toMatchObject({ Name: image.imageName, Architecture: 'arm64', BootMode: 'uefi' });
+  });
+
   test('a block refused once is sent again and the upload completes', async () => {
     const { image, disk } = await syntheticAmiImage({ dir: work, name: 'retry', distribution: 'bookworm', releaseLabel: 'hotdog', timestamp: '20261201.110000', layout: '0110' });
     standin.rejectBlockOnce(2);

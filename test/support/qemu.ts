@@ -1,6 +1,8 @@
 import { ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { copyFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { Architecture } from '../../lib/core/architecture';
+import { QEMU_MACHINES } from '../../lib/builder/image-tests/qemu';
 
 /**
  * Boots a disk image under QEMU (TCG: KVM hangs on these machines) from the disk alone, with
@@ -8,12 +10,16 @@ import { join } from 'node:path';
  * the login prompt, log in, run commands and read what they print.
  */
 
-export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE.fd';
-export const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS.fd';
+/** The UEFI firmware each machine boots with: OVMF (q35), AAVMF (virt), as Debian ships them. */
+function uefiFirmware(architecture: Architecture): { code: string; vars: string } {
+  return QEMU_MACHINES[architecture].uefiFirmware[0];
+}
 
 export interface BootOptions {
   disk: string;
   firmware: 'uefi' | 'bios';
+  /** The machine: amd64 (q35, default) or arm64 (virt, with AAVMF; its console is the PL011). */
+  architecture?: Architecture;
   /** Holds this VM's copy of the UEFI variable store. */
   workDir: string;
   memoryMiB?: number;
@@ -38,10 +44,11 @@ export class SerialVm {
   }
 
   static boot(options: BootOptions): SerialVm {
+    const architecture = options.architecture ?? 'amd64';
+    const machine = QEMU_MACHINES[architecture];
     const args = [
       '-accel', 'tcg',
-      '-machine', 'q35',
-      '-cpu', 'max',
+      ...machine.machine,
       '-smp', '2',
       '-m', String(options.memoryMiB ?? 1024),
       '-display', 'none',
@@ -53,14 +60,15 @@ export class SerialVm {
       '-drive', `file=${options.disk},format=${options.format ?? 'raw'},if=virtio`,
     ];
     if (options.firmware === 'uefi') {
-      const vars = join(options.workDir, `OVMF_VARS.${process.pid}.${Date.now()}.fd`);
-      copyFileSync(OVMF_VARS, vars);
+      const uefi = uefiFirmware(architecture);
+      const vars = join(options.workDir, `UEFI_VARS.${process.pid}.${Date.now()}.fd`);
+      copyFileSync(uefi.vars, vars);
       args.push(
-        '-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`,
+        '-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${uefi.code}`,
         '-drive', `if=pflash,format=raw,unit=1,file=${vars}`,
       );
     }
-    const child = spawn('qemu-system-x86_64', args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(machine.binary, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     return new SerialVm(child);
   }
 
@@ -141,5 +149,11 @@ export class SerialVm {
 }
 
 export function haveOvmf(): boolean {
-  return existsSync(OVMF_CODE) && existsSync(OVMF_VARS);
+  return haveUefiFirmware('amd64');
+}
+
+/** Whether the UEFI firmware for the architecture's machine is installed (AAVMF: qemu-efi-aarch64). */
+export function haveUefiFirmware(architecture: Architecture): boolean {
+  const { code, vars } = uefiFirmware(architecture);
+  return existsSync(code) && existsSync(vars);
 }

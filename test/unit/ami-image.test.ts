@@ -24,7 +24,7 @@ function recipe(fields: Record<string, unknown> = {}): Recipe {
 }
 
 function request(r: Recipe, codename = 'bookworm'): BuildRequest {
-  return { name: r.name, recipe: r, imageName: `acme_fleet_${codename}_hotdog_20261202.010000`, distribution: distribution(codename) } as BuildRequest;
+  return { name: r.name, recipe: r, imageName: `acme_fleet_${codename}_hotdog_20261202.010000`, distribution: distribution(codename), architecture: 'amd64' } as BuildRequest;
 }
 
 describe('build type ami', () => {
@@ -39,26 +39,26 @@ describe('build type ami', () => {
     const r = recipe();
     expect(r.boot).toEqual({ firmware: 'uefi', serial_console: 'ttyS0,115200n8', kernel_cmdline: ['nvme_core.io_timeout=4294967295'] });
     const ids = diskIds('acme_fleet_bookworm_hotdog_20261202.010000');
-    expect(kernelCmdline(r, ids)).toBe(`root=UUID=${ids.rootFsUuid} ro console=tty0 console=ttyS0,115200n8 nvme_core.io_timeout=4294967295`);
-    expect(grubConfig(r, ids, { kernel: '/vmlinuz', initrd: '/initrd.img' }, 'Debian')).toMatch(/serial --unit=0 --speed=115200\n/);
+    expect(kernelCmdline(r, ids, 'amd64')).toBe(`root=UUID=${ids.rootFsUuid} ro console=tty0 console=ttyS0,115200n8 nvme_core.io_timeout=4294967295`);
+    expect(grubConfig(r, ids, { kernel: '/vmlinuz', initrd: '/initrd.img' }, 'Debian', 'amd64')).toMatch(/serial --unit=0 --speed=115200\n/);
     expect(r.packages).toEqual(expect.arrayContaining(['systemd-sysv', 'udev', 'sudo']));
     expect(r.files.map((f) => f.path)).toContain('/etc/systemd/network/80-wired-dhcp.network');
   });
 
   test("packages: the cloud kernel (Debian's cloud kernel, Ubuntu's AWS kernel), the disk's boot packages, cloud-init, chrony, sshd", () => {
     const r = recipe();
-    const debian = amiPackages(r, distribution('bookworm'));
+    const debian = amiPackages(r, distribution('bookworm'), 'amd64');
     expect(debian).toEqual([
       'linux-image-cloud-amd64', 'initramfs-tools', 'grub-efi-amd64-bin', 'fdisk', 'e2fsprogs',
       'cloud-init', 'chrony', 'openssh-server', 'amazon-ec2-utils',
     ]);
-    const ubuntu = amiPackages(r, distribution('noble'));
+    const ubuntu = amiPackages(r, distribution('noble'), 'amd64');
     expect(ubuntu[0]).toBe('linux-image-aws');
     expect(ubuntu).not.toContain('amazon-ec2-utils');
     expect(ubuntu).toEqual(expect.arrayContaining(['cloud-init', 'chrony', 'openssh-server', 'grub-efi-amd64-bin']));
     // The same boot packages as bare metal, another kernel.
-    expect(debian.slice(1, 5)).toEqual(bareMetalPackages(r, distribution('bookworm')).slice(1));
-    expect(amiPacker.rootfsPackages(r, distribution('bookworm'))).toEqual(debian);
+    expect(debian.slice(1, 5)).toEqual(bareMetalPackages(r, distribution('bookworm'), 'amd64').slice(1));
+    expect(amiPacker.rootfsPackages(r, distribution('bookworm'), 'amd64')).toEqual(debian);
   });
 
   test('cloud-init: the Ec2 datasource alone on the IPv4 metadata address; network, growing and apt sources left alone', () => {

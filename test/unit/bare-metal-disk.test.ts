@@ -4,6 +4,7 @@ import { grubMbr, placedCoreImage } from '../../lib/builder/packers/disk/grub-bi
 import { diskIds, fatUuid } from '../../lib/builder/packers/disk/identifiers';
 import { GIB, MIB, PARTITION_TYPES, planDisk, sfdiskScript } from '../../lib/builder/packers/disk/layout';
 import { bareMetalPackages } from '../../lib/builder/packers/disk/packages';
+import { DISK_ARCHITECTURES } from '../../lib/builder/packers/disk/architectures';
 import { bareMetalPacker } from '../../lib/builder/packers/disk';
 import { distribution } from '../../lib/core/distributions';
 import { Recipe, RecipeSchema } from '../../lib/recipes/schema';
@@ -48,7 +49,7 @@ describe('bare-metal disk layout', () => {
     expect(script).toContain('label: gpt');
     expect(script).toContain(`label-id: ${ids.diskUuid}`);
     expect(script).toContain(`start=2048, size=131072, type=${PARTITION_TYPES.esp}, uuid=${ids.bootPartUuid}`);
-    expect(script).toContain(`start=133120, size=${layout.root.size / 512}, type=${PARTITION_TYPES.rootX86_64}`);
+    expect(script).toContain(`start=133120, size=${layout.root.size / 512}, type=${DISK_ARCHITECTURES.amd64.rootPartitionType}`);
   });
 });
 
@@ -64,10 +65,10 @@ describe('bare-metal identifiers', () => {
 
 describe('bare-metal boot configuration', () => {
   test('kernel command line: root by UUID, screen and serial console, then the recipe', () => {
-    expect(kernelCmdline(recipe({ boot: { kernel_cmdline: ['quiet'] } }), ids)).toBe(
+    expect(kernelCmdline(recipe({ boot: { kernel_cmdline: ['quiet'] } }), ids, 'amd64')).toBe(
       `root=UUID=${ids.rootFsUuid} ro console=tty0 console=ttyS0,115200 quiet`,
     );
-    expect(kernelCmdline(recipe({ boot: { serial_console: 'none' } }), ids)).toBe(`root=UUID=${ids.rootFsUuid} ro console=tty0`);
+    expect(kernelCmdline(recipe({ boot: { serial_console: 'none' } }), ids, 'amd64')).toBe(`root=UUID=${ids.rootFsUuid} ro console=tty0`);
   });
 
   test('serial consoles and kernel arguments are checked', () => {
@@ -88,7 +89,7 @@ describe('bare-metal boot configuration', () => {
   });
 
   test('grub.cfg boots the kernel links with the command line and talks on the serial port', () => {
-    const cfg = grubConfig(recipe(), ids, { kernel: '/vmlinuz', initrd: '/initrd.img', oldKernel: '/vmlinuz.old', oldInitrd: '/initrd.img.old' }, 'Debian GNU/Linux 12 (bookworm)');
+    const cfg = grubConfig(recipe(), ids, { kernel: '/vmlinuz', initrd: '/initrd.img', oldKernel: '/vmlinuz.old', oldInitrd: '/initrd.img.old' }, 'Debian GNU/Linux 12 (bookworm)', 'amd64');
     expect(cfg).toContain('serial --unit=0 --speed=115200');
     expect(cfg).toContain(`\tlinux /vmlinuz root=UUID=${ids.rootFsUuid} ro console=tty0 console=ttyS0,115200`);
     expect(cfg).toContain('\tinitrd /initrd.img.old');
@@ -96,18 +97,18 @@ describe('bare-metal boot configuration', () => {
   });
 
   test('packages: the distribution kernel and the firmware GRUB', () => {
-    expect(bareMetalPackages(recipe(), distribution('bookworm'))).toEqual(expect.arrayContaining(['linux-image-amd64', 'grub-efi-amd64-bin', 'fdisk']));
-    expect(bareMetalPackages(recipe({ boot: { firmware: 'bios' } }), distribution('noble'))).toEqual(
+    expect(bareMetalPackages(recipe(), distribution('bookworm'), 'amd64')).toEqual(expect.arrayContaining(['linux-image-amd64', 'grub-efi-amd64-bin', 'fdisk']));
+    expect(bareMetalPackages(recipe({ boot: { firmware: 'bios' } }), distribution('noble'), 'amd64')).toEqual(
       expect.arrayContaining(['linux-image-generic', 'grub-pc-bin']),
     );
-    const cloud = bareMetalPackages(recipe({ boot: { kernel: 'linux-image-cloud-amd64' } }), distribution('bookworm'));
+    const cloud = bareMetalPackages(recipe({ boot: { kernel: 'linux-image-cloud-amd64' } }), distribution('bookworm'), 'amd64');
     expect(cloud).toContain('linux-image-cloud-amd64');
     expect(cloud).not.toContain('linux-image-amd64');
     expect(() => recipe({ boot: { kernel: 'linux image; rm -rf /' } })).toThrow();
   });
 
   test('verify rejects an absurd disk_size and bad boot settings before any work', () => {
-    const request = (r: Recipe) => ({ name: 'wrangler', recipe: r } as BuildRequest);
+    const request = (r: Recipe) => ({ name: 'wrangler', recipe: r, architecture: 'amd64' } as BuildRequest);
     expect(() => bareMetalPacker.verify(request(recipe({ disk_size: 0.01 })))).toThrow(/too small for any bootable disk/);
     expect(() => bareMetalPacker.verify(request(recipe({ boot: { kernel_cmdline: ['x;y z'] } })))).toThrow(UsageError);
     expect(() => bareMetalPacker.verify(request(recipe()))).not.toThrow();

@@ -5,7 +5,7 @@ import { distribution } from '../../lib/core/distributions';
 import { BuildRequest } from '../../lib/builder/request';
 import { checksFor } from '../../lib/builder/image-tests/checks';
 import { SerialChannel } from '../../lib/builder/image-tests/qemu';
-import { CHANNEL_UNIT_TEXT } from '../../lib/builder/image-tests/qemu';
+import { channelUnitText } from '../../lib/builder/image-tests/qemu';
 import { TEST_RUNTIMES } from '../../lib/builder/image-tests';
 import { testStage } from '../../lib/builder/stages/test';
 import { BuildPlan } from '../../lib/builder/context';
@@ -148,8 +148,8 @@ describe('the test gate is on, off or forced', () => {
 
 describe('the QEMU test channel', () => {
   test('the unit the test copy gets is a shell on ttyS1, wanted by multi-user.target', () => {
-    expect(CHANNEL_UNIT_TEXT).toContain('TTYPath=/dev/ttyS1');
-    expect(CHANNEL_UNIT_TEXT).toContain('WantedBy=multi-user.target');
+    expect(channelUnitText('/dev/ttyS1')).toContain('TTYPath=/dev/ttyS1');
+    expect(channelUnitText('/dev/ttyS1')).toContain('WantedBy=multi-user.target');
   });
 
   test('commands framed by markers: output and status read back, a timeout reported as 124', async () => {

@@ -3,9 +3,13 @@ import { join } from 'node:path';
 import { BuildError } from '../../core/errors';
 import { BuildLog } from '../../core/log';
 import { lastLines, runHost } from './guest';
+import { ROOT_PARTITION_TYPES } from '../packers/disk/architectures';
 
-/** The GPT types a root filesystem has: the Discoverable Partitions root (x86-64), or plain Linux data. */
-const ROOT_TYPES = ['4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709', '0FC63DAF-8483-4772-8E79-3D69D8477DE4'];
+/**
+ * The GPT types a root filesystem has: the Discoverable Partitions roots of the architectures
+ * the builder makes disks for (x86-64, arm64), or plain Linux data.
+ */
+export const ROOT_TYPES = [...ROOT_PARTITION_TYPES, '0FC63DAF-8483-4772-8E79-3D69D8477DE4'];
 
 /**
  * A throwaway copy of a disk image to boot for the tests, made from the stored file without
@@ -35,7 +39,7 @@ export async function rootPartitionOffset(disk: string, log: BuildLog): Promise<
   if (result.status !== 0) throw new BuildError(`test: cannot read the disk's partition table: ${lastLines(result.output, 1).join('')}`);
   const table = (JSON.parse(result.output) as { partitiontable: { sectorsize?: number; partitions: { start: number; type: string }[] } }).partitiontable;
   const roots = table.partitions.filter((p) => ROOT_TYPES.includes(p.type.toUpperCase()));
-  if (roots.length === 0) throw new BuildError('test: the disk has no root partition (GPT type root x86-64 or Linux filesystem)');
+  if (roots.length === 0) throw new BuildError('test: the disk has no root partition (GPT type root x86-64, root arm64 or Linux filesystem)');
   return roots[roots.length - 1].start * (table.sectorsize ?? 512);
 }
 

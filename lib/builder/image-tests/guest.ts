@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { Architecture } from '../../core/architecture';
 import { BuildLog } from '../../core/log';
 import { hostToolEnv } from '../command-env';
 
@@ -28,6 +29,8 @@ export interface StartInput {
   scratchDir: string;
   imageName: string;
   firmware: 'uefi' | 'bios';
+  /** The image's CPU architecture (the machine a disk boots in). */
+  architecture: Architecture;
   log: BuildLog;
   signal: AbortSignal;
 }
@@ -37,8 +40,8 @@ export interface TestRuntime {
   readonly name: string;
   /** Whether the image's init is checked (docker images have none). */
   readonly boots: boolean;
-  /** Undefined when this host can run it (with this firmware, for disks); otherwise why not, in a few words. */
-  unavailable(firmware: 'uefi' | 'bios'): Promise<string | undefined>;
+  /** Undefined when this host can run it (with this firmware and architecture, for disks); otherwise why not, in a few words. */
+  unavailable(firmware: 'uefi' | 'bios', architecture: Architecture): Promise<string | undefined>;
   start(input: StartInput): Promise<Guest>;
 }
 

@@ -31,7 +31,7 @@ export async function pickRuntime(plan: Pick<BuildPlan, 'request'>): Promise<{ r
   if (candidates.length === 0) return { reason: `no test runtime for ${recipe.build_type} images` };
   const reasons: string[] = [];
   for (const runtime of candidates) {
-    const reason = containerArchitectureProblem(runtime.name, plan.request.architecture) ?? (await runtime.unavailable(recipe.boot.firmware));
+    const reason = containerArchitectureProblem(runtime.name, plan.request.architecture) ?? (await runtime.unavailable(recipe.boot.firmware, plan.request.architecture));
     if (reason === undefined) return { runtime };
     reasons.push(`${runtime.name}: ${reason}`);
   }
@@ -64,6 +64,7 @@ export async function runImageTests(
     scratchDir,
     imageName: request.imageName,
     firmware: request.recipe.boot.firmware,
+    architecture: request.architecture,
     log,
     signal,
   });

@@ -1,6 +1,7 @@
 import { BuildType, Recipe } from '../../recipes/schema';
 import { CleanupStack } from '../cleanup';
 import { Distribution } from '../../core/distributions';
+import { Architecture } from '../../core/architecture';
 import { HostTool } from '../../core/host-tools';
 import { BuildLog } from '../../core/log';
 import { RunResult } from '../../core/exec';
@@ -65,8 +66,8 @@ export interface Packer {
   readonly indexKey: string;
   /** Host programs pack() runs, checked before the build starts. */
   hostTools(recipe: Recipe): HostTool[];
-  /** Packages the rootfs must contain for this build type (kernel, bootloader...). */
-  rootfsPackages(recipe: Recipe, distribution: Distribution): string[];
+  /** Packages the rootfs must contain for this build type and architecture (kernel, bootloader...). */
+  rootfsPackages(recipe: Recipe, distribution: Distribution, architecture: Architecture): string[];
   /** Checks the recipe and request before any work (e.g. disk_size sanity). Throws UsageError/BuildError. */
   verify(request: BuildRequest): void | Promise<void>;
   /** Called once the rootfs is provisioned, before finalize: install boot config etc. in the rootfs. */

@@ -1,4 +1,5 @@
 import { DescribeImagesCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { DEFAULT_ARCHITECTURE, architectureNames } from '../../core/architecture';
 import { BuiltImage, mainArtifact } from '../../core/image';
 import { BuildLog } from '../../core/log';
 import { sleep } from '../../core/sleep';
@@ -16,7 +17,6 @@ export interface AmiPublishSettings {
   copyToRegions?: string[];
   /** Accounts allowed to launch it (and to create volumes from its snapshots). */
   shareWithAccounts?: string[];
-  architecture?: AmiArchitecture;
   /** Block puts in flight, tries per block, wait per retry (ms), snapshot/copy poll (ms). */
   concurrency?: number;
   attempts?: number;
@@ -31,6 +31,11 @@ export interface PublishedAmi {
   upload: SnapshotUploadResult;
   /** Lets the sweeps judge the image again (call once its index entry is written or it is withdrawn). */
   release(): void;
+}
+
+/** EC2's name for the image's architecture (an image without one is amd64: x86_64). */
+export function amiArchitecture(image: Pick<BuiltImage, 'architecture'>): AmiArchitecture {
+  return architectureNames(image.architecture ?? DEFAULT_ARCHITECTURE).ec2;
 }
 
 async function waitForImage(ec2: EC2Client, imageId: string, pollMs: number, signal?: AbortSignal): Promise<void> {
@@ -91,7 +96,7 @@ export async function publishAmi(image: BuiltImage, settings: AmiPublishSettings
     const description = `${image.name} ${image.distribution} ${image.releaseLabel} ${image.timestamp} (tailor-image)`;
     const imageId = await registerImage({
       ec2, name: image.imageName, description, snapshotId: upload.snapshotId, volumeSizeGiB: upload.volumeSizeGiB,
-      architecture: settings.architecture ?? 'x86_64', tags, signal,
+      architecture: amiArchitecture(image), tags, signal,
     });
     record.images[region] = imageId;
     await markRegistered(ec2, upload.snapshotId, signal);

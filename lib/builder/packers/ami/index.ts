@@ -23,8 +23,8 @@ export const amiPacker: Packer = {
     return bareMetalPacker.hostTools(recipe);
   },
 
-  rootfsPackages(recipe, distribution) {
-    return amiPackages(recipe, distribution);
+  rootfsPackages(recipe, distribution, architecture) {
+    return amiPackages(recipe, distribution, architecture);
   },
 
   async verify(request) {

@@ -1,6 +1,8 @@
 import { Recipe } from '../../../recipes/schema';
 import { Distribution } from '../../../core/distributions';
 import { diskBootPackages } from '../disk/packages';
+import { diskArchitecture } from '../disk/architectures';
+import { Architecture } from '../../../core/architecture';
 
 /**
  * What an EC2-ready rootfs needs beside the recipe's packages, after what Debian's official
@@ -17,11 +19,11 @@ import { diskBootPackages } from '../disk/packages';
  * cloud-guest-utils (growpart) is left out: the root partition is grown by the bare-metal
  * disk's first-boot unit, as on every disk this builder makes.
  */
-export function amiPackages(recipe: Recipe, distribution: Distribution): string[] {
+export function amiPackages(recipe: Recipe, distribution: Distribution, architecture: Architecture): string[] {
   const ubuntu = distribution.os === 'ubuntu';
   return [
-    ubuntu ? 'linux-image-aws' : 'linux-image-cloud-amd64',
-    ...diskBootPackages(recipe),
+    diskArchitecture(architecture).cloudKernel[ubuntu ? 'ubuntu' : 'debian'],
+    ...diskBootPackages(recipe, architecture),
     'cloud-init',
     'chrony',
     'openssh-server',

@@ -14,6 +14,7 @@ import { grubImagePath } from './prepare';
 import { Rootfs } from '../../rootfs-path';
 import { sourceDateEnvOf, sourceDateEpoch } from '../../source-date';
 import { setInodeTimes } from './inode-times';
+import { diskArchitecture } from './architectures';
 
 /**
  * ext4 features every target reads (bookworm's, jammy's and noble's e2fsck and GRUB): the
@@ -52,12 +53,12 @@ export async function packBareMetal(input: PackInput): Promise<PackedFile[]> {
   const { recipe } = request;
   const ids = diskIds(request.imageName);
   const usage = await measureRootfs(input);
-  const layout = planDisk(usage, recipe.boot.firmware, recipe.disk_size, ids, request.name);
+  const layout = planDisk(usage, recipe.boot.firmware, recipe.disk_size, ids, request.name, request.architecture);
   log.info(
     `disk ${Math.round(layout.totalBytes / 2 ** 20)} MiB (${recipe.boot.firmware}): ` +
       `${Math.round(usage.bytes / 2 ** 20)} MiB of files in a ${Math.round(layout.root.size / 2 ** 20)} MiB root filesystem`,
   );
-  const grubImage = grubImagePath(input.rootfs, layout.firmware);
+  const grubImage = grubImagePath(input.rootfs, layout.firmware, request.architecture);
   if (!existsSync(grubImage)) throw new BuildError(`bare_metal: ${grubImage} is missing (prepareRootfs did not run?)`);
 
   const raw = join(input.scratchDir, `${request.imageName}.raw`);
@@ -97,7 +98,8 @@ async function writeEsp(input: PackInput, raw: string, layout: DiskLayout, ids: 
   // mtools dates the entries it makes SOURCE_DATE_EPOCH.
   const env = hostToolEnv({ MTOOLS_SKIP_CHECK: '1', ...sourceDateEnvOf(input.request) });
   await run('mmd', ['-i', image, '::/EFI', '::/EFI/BOOT'], { ...opts, env, describe: 'mmd (ESP)' });
-  await run('mcopy', ['-i', image, grubEfi, '::/EFI/BOOT/BOOTX64.EFI'], { ...opts, env, describe: 'mcopy (GRUB into the ESP)' });
+  const bootFile = diskArchitecture(input.request.architecture).efiBootFile;
+  await run('mcopy', ['-i', image, grubEfi, `::/EFI/BOOT/${bootFile}`], { ...opts, env, describe: 'mcopy (GRUB into the ESP)' });
 }
 
 async function writeBiosBoot(input: PackInput, raw: string, layout: DiskLayout, coreImgPath: string): Promise<void> {

@@ -1,7 +1,9 @@
+import { Architecture } from '../../../core/architecture';
 import { UsageError } from '../../../core/errors';
 import { Recipe } from '../../../recipes/schema';
 import { DiskIds, fatUuid } from './identifiers';
 import { Firmware } from './layout';
+import { diskArchitecture, serialConsoleDevices } from './architectures';
 
 /**
  * The text of the boot configuration written into the rootfs: fstab, grub.cfg, the kernel
@@ -53,16 +55,26 @@ export function checkKernelCmdline(args: readonly string[]): void {
   }
 }
 
-/** root by filesystem UUID, the screen and the serial console (serial last: it gets /dev/console). */
-export function kernelCmdline(recipe: Recipe, ids: DiskIds): string {
-  const serial = parseSerialConsole(recipe.boot.serial_console);
+/**
+ * root by filesystem UUID, the screen and the serial console (serial last: it gets
+ * /dev/console); on arm64 the PL011 of the same number too (see DiskArchitecture).
+ */
+export function kernelCmdline(recipe: Recipe, ids: DiskIds, architecture: Architecture): string {
   return [
     `root=UUID=${ids.rootFsUuid}`,
     'ro',
     'console=tty0',
-    ...(serial ? [serial.kernelArg] : []),
+    ...serialConsoleArgs(recipe, architecture),
     ...recipe.boot.kernel_cmdline,
   ].join(' ');
+}
+
+/** The console= arguments for the recipe's serial console on an architecture. */
+export function serialConsoleArgs(recipe: Recipe, architecture: Architecture): string[] {
+  const serial = parseSerialConsole(recipe.boot.serial_console);
+  if (!serial) return [];
+  const options = serial.kernelArg.slice(`console=${serial.device}`.length);
+  return serialConsoleDevices(serial.device, architecture).map((device) => `console=${device}${options}`);
 }
 
 /** Our lines first; lines of the old fstab for other mount points stay. */
@@ -96,11 +108,11 @@ export interface KernelPaths {
  * newest kernel (/vmlinuz on Debian, /boot/vmlinuz on Ubuntu), so a kernel update needs
  * no update-grub.
  */
-export function grubConfig(recipe: Recipe, ids: DiskIds, paths: KernelPaths, title: string): string {
+export function grubConfig(recipe: Recipe, ids: DiskIds, paths: KernelPaths, title: string, architecture: Architecture): string {
   const serial = parseSerialConsole(recipe.boot.serial_console);
-  const cmdline = kernelCmdline(recipe, ids);
+  const cmdline = kernelCmdline(recipe, ids, architecture);
   const lines = ['# Written by tailor-image. The kernel links follow kernel updates: no update-grub needed.', 'set default=0', 'set timeout=1'];
-  if (serial?.grubUnit !== undefined) {
+  if (serial?.grubUnit !== undefined && diskArchitecture(architecture).grubSerial) {
     lines.push(
       `serial --unit=${serial.grubUnit} --speed=${serial.speed}`,
       'terminal_input console serial',

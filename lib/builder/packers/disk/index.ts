@@ -4,6 +4,7 @@ import { Packer } from '../packer';
 import { packBareMetal } from './assemble';
 import { checkKernelCmdline, parseSerialConsole } from './boot-config';
 import { bareMetalPackages } from './packages';
+import { checkDiskFirmware, checkKernelPackage } from './architectures';
 import { prepareBareMetalRootfs } from './prepare';
 
 /** Below this no kernel, initramfs and userland fit; the content check in pack() is the real one. */
@@ -36,8 +37,8 @@ export const bareMetalPacker: Packer = {
     return recipe.boot.firmware === 'uefi' ? [...HOST_TOOLS, ...UEFI_TOOLS] : HOST_TOOLS;
   },
 
-  rootfsPackages(recipe, distribution) {
-    return bareMetalPackages(recipe, distribution);
+  rootfsPackages(recipe, distribution, architecture) {
+    return bareMetalPackages(recipe, distribution, architecture);
   },
 
   verify(request) {
@@ -47,6 +48,8 @@ export const bareMetalPacker: Packer = {
         `disk_size ${recipe.disk_size} GB of recipe ${request.name} is too small for any bootable disk (at least ${MIN_DISK_SIZE_GB} GB)`,
       );
     }
+    checkDiskFirmware(request.name, recipe.boot.firmware, request.architecture);
+    checkKernelPackage(request.name, recipe.boot.kernel, request.architecture);
     parseSerialConsole(recipe.boot.serial_console);
     checkKernelCmdline(recipe.boot.kernel_cmdline);
   },

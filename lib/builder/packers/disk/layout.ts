@@ -1,4 +1,6 @@
+import { Architecture } from '../../../core/architecture';
 import { BuildError } from '../../../core/errors';
+import { Firmware, diskArchitecture } from './architectures';
 
 /**
  * Where everything goes on a bare-metal disk, worked out from the rootfs's size before a
@@ -29,11 +31,9 @@ const INODE_BYTES = 256;
 export const PARTITION_TYPES = {
   esp: 'C12A7328-F81F-11D2-BA4B-00A0C93EC93B',
   biosBoot: '21686148-6449-6E6F-744E-656564454649',
-  /** The Discoverable Partitions "root (x86-64)" type. */
-  rootX86_64: '4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709',
 } as const;
 
-export type Firmware = 'uefi' | 'bios';
+export type { Firmware } from './architectures';
 
 /** What the rootfs holds, as `du` counts it. */
 export interface RootfsUsage {
@@ -111,6 +111,7 @@ export function planDisk(
   diskSizeGb: number,
   ids: LayoutIds,
   recipeName: string,
+  architecture: Architecture = 'amd64',
 ): DiskLayout {
   const overhead = overheadBytes(firmware);
   const limit = diskSizeLimitBytes(diskSizeGb);
@@ -134,7 +135,7 @@ export function planDisk(
   const root: Partition = {
     number: 2,
     name: 'root',
-    type: PARTITION_TYPES.rootX86_64,
+    type: diskArchitecture(architecture).rootPartitionType,
     uuid: ids.rootPartUuid,
     offset: LEAD_BYTES + bootSize,
     size: rootSize,

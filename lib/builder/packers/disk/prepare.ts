@@ -7,23 +7,31 @@ import {
 } from './boot-config';
 import { diskIds } from './identifiers';
 import { Firmware } from './layout';
+import { Architecture } from '../../../core/architecture';
+import { diskArchitecture } from './architectures';
 
-/** GRUB's platform directory and image for each firmware. */
-export const GRUB_PLATFORMS: Record<Firmware, { platform: string; image: string; modules: string[] }> = {
-  uefi: { platform: 'x86_64-efi', image: 'core.efi', modules: ['part_gpt', 'ext2'] },
-  bios: { platform: 'i386-pc', image: 'core.img', modules: ['biosdisk', 'part_gpt', 'ext2'] },
-};
+export interface GrubPlatform {
+  platform: string;
+  image: string;
+  modules: string[];
+}
+
+/** GRUB's platform directory and image for a firmware on an architecture (BIOS is x86's only). */
+export function grubPlatform(firmware: Firmware, architecture: Architecture): GrubPlatform {
+  if (firmware === 'bios') return { platform: 'i386-pc', image: 'core.img', modules: ['biosdisk', 'part_gpt', 'ext2'] };
+  return { platform: diskArchitecture(architecture).grubEfiPlatform, image: 'core.efi', modules: ['part_gpt', 'ext2'] };
+}
 
 /** Where pack() finds GRUB's image: its host path, inside the rootfs. */
-export function grubImagePath(rootfs: string, firmware: Firmware): string {
-  const { platform, image } = GRUB_PLATFORMS[firmware];
+export function grubImagePath(rootfs: string, firmware: Firmware, architecture: Architecture): string {
+  const { platform, image } = grubPlatform(firmware, architecture);
   return new Rootfs(rootfs).resolve(`/boot/grub/${platform}/${image}`);
 }
 
 /**
  * Writes the disk-specific boot set-up into the rootfs (mounted for chroot): fstab by UUID,
  * GRUB (its modules, grub.cfg and the core image made by the rootfs's own grub-mkimage),
- * a serial getty, and the first-boot unit that grows the root filesystem. Host keys and
+ * a serial getty (on arm64 the getty generator's, on the consoles the kernel took), and the first-boot unit that grows the root filesystem. Host keys and
  * machine-id are the finalize stage's business.
  */
 export async function prepareBareMetalRootfs(input: PackInput): Promise<void> {
@@ -38,7 +46,8 @@ export async function prepareBareMetalRootfs(input: PackInput): Promise<void> {
   await root.writeFile('/etc/fstab', fstabText(previous, firmware, ids));
   if (firmware === 'uefi') await root.mkdirp('/boot/efi');
 
-  const { platform, image, modules } = GRUB_PLATFORMS[firmware];
+  const { architecture } = request;
+  const { platform, image, modules } = grubPlatform(firmware, architecture);
   const source = `/usr/lib/grub/${platform}`;
   if (!root.exists(source)) throw new BuildError(`bare_metal: the rootfs has no GRUB for ${platform} (${source})`);
   const target = `/boot/grub/${platform}`;
@@ -51,10 +60,10 @@ export async function prepareBareMetalRootfs(input: PackInput): Promise<void> {
     ['grub-mkimage', '-O', platform, '-d', source, '-p', GRUB_PREFIX, '-o', `${target}/${image}`, ...modules],
     { describe: `grub-mkimage (${platform})` },
   );
-  await root.writeFile('/boot/grub/grub.cfg', grubConfig(recipe, ids, kernelPaths(root), await osName(root)));
+  await root.writeFile('/boot/grub/grub.cfg', grubConfig(recipe, ids, kernelPaths(root), await osName(root), architecture));
 
   const serial = parseSerialConsole(recipe.boot.serial_console);
-  if (serial) await enableUnit(root, 'getty.target.wants', `serial-getty@${serial.device}.service`, '/lib/systemd/system/serial-getty@.service');
+  if (serial && diskArchitecture(architecture).serialGetty === 'enabled') await enableUnit(root, 'getty.target.wants', `serial-getty@${serial.device}.service`, '/lib/systemd/system/serial-getty@.service');
 
   await root.writeFile(GROW_ROOT_SCRIPT_PATH, GROW_ROOT_SCRIPT, { mode: 0o755 });
   await root.writeFile(`/etc/systemd/system/${GROW_ROOT_UNIT}`, GROW_ROOT_UNIT_TEXT);
