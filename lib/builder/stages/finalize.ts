@@ -100,6 +100,7 @@ async function writeBuildRecord(ctx: BuildContext): Promise<void> {
     image_name: request.imageName,
     name: request.name,
     distribution: request.distribution.codename,
+    architecture: request.architecture,
     organization: request.organization,
     release_label: request.releaseLabel,
     release_track: request.releaseTrack,
