@@ -13,7 +13,7 @@ import { BuildType } from '../recipes/schema';
 import { ImageBuildOptions } from './build-options';
 import { BuilderAsset } from './builder-asset';
 import { IImageStore, ImageStore } from './image-store';
-import { acknowledgeWildcards } from './nag';
+import { acknowledge, acknowledgeWildcards } from './nag';
 import { grantAmiPublish } from './ami-grants';
 import { loadBuildSpec, makeTailorProject } from './project-base';
 import { RecipeSource, RecipeSummary } from './recipe-source';
@@ -220,6 +220,11 @@ export class ImageBuildProject extends Construct {
     this.encryptionKey = made.encryptionKey;
     this.logGroup = made.logGroup;
     const role = this.project.role!;
+    if (arm) {
+      acknowledge(this.project, 'AwsSolutions-CB5', props.arm64BuildImage
+        ? 'The arm64 build image was chosen by the factory\'s owner (arm64BuildImage): CodeBuild provides no aarch64 image with apt.'
+        : 'CodeBuild provides no aarch64 image with apt (its ARM images are Amazon Linux): arm64 builds run in the official Node.js image on Debian 12 (ECR Public), which has the Debian tools the builder needs.');
+    }
 
     for (const label of this.releaseLabels) store.grantPublish(role, label);
     acknowledgeWildcards(role, { resources: this.releaseLabels.map((label) => store.releaseObjectsArn(label)) },
