@@ -10,7 +10,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { Architecture, DEFAULT_ARCHITECTURE, archNameField } from '../core/architecture';
+import { ARCHITECTURES, Architecture, DEFAULT_ARCHITECTURE, archNameField } from '../core/architecture';
 import { FACTORY_TAG, IMAGE_TAG, buildProjectName, cleanupProjectName, pipelineName } from '../core/factory-tags';
 import { BuildType } from '../recipes/schema';
 import { ImageBuildOptions } from './build-options';
@@ -302,6 +302,19 @@ export class ImageFactory extends Construct {
    */
   grantTrigger(grantee: iam.IGrantable): iam.Grant {
     for (const project of Object.values(this.projects)) project.grantStartBuild(grantee);
+    // `trigger --name <image>` without --arch looks up the image's project of every
+    // architecture; reading the names of those this factory did not make answers "not found".
+    const made = new Set(Object.values(this.projects).map((project) => project.nameField));
+    const unmade = [...new Set(Object.values(this.projects).map((project) => project.recipe.name))]
+      .flatMap((name) => ARCHITECTURES.map((arch) => archNameField(name, arch)))
+      .filter((field) => !made.has(field));
+    if (unmade.length > 0) {
+      iam.Grant.addToPrincipal({
+        grantee,
+        actions: ['codebuild:BatchGetProjects'],
+        resourceArns: unmade.map((field) => Stack.of(this).formatArn({ service: 'codebuild', resource: 'project', resourceName: buildProjectName(this.factoryName, field) })),
+      });
+    }
     iam.Grant.addToPrincipal({
       grantee,
       actions: ['states:ListTagsForResource'],
