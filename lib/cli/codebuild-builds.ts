@@ -1,15 +1,18 @@
 import {
   BatchGetBuildsCommand, BatchGetProjectsCommand, Build, CodeBuildClient, EnvironmentVariable, Project, StartBuildCommand,
 } from '@aws-sdk/client-codebuild';
+import { Architecture, DEFAULT_ARCHITECTURE, checkArchitecture } from '../core/architecture';
 import { BuildError, InterruptedError, UsageError } from '../core/errors';
 import { sleep } from '../core/sleep';
 import { FACTORY_TAG } from '../core/factory-tags';
 
-/** One build to start: a factory project (one per recipe) and a distribution. */
+/** One build to start: a factory project (one per recipe and architecture) and a distribution. */
 export interface PlannedBuild {
   project: string;
   image: string;
   distribution: string;
+  /** The project's architecture (each architecture has its own project, on its own compute). */
+  architecture: Architecture;
   /** `<bucket>/<recipe>` of the project's cache, when it has one. */
   cacheLocation?: string;
 }
@@ -20,6 +23,8 @@ export interface FactoryProject {
   image: string;
   /** The distributions the recipe allows (the project's DISTRIBUTIONS). */
   distributions: string[];
+  /** What the project builds for (its ARCHITECTURE; amd64 projects set none). */
+  architecture: Architecture;
   /** The release labels its role may publish under (RELEASE_LABELS, else RELEASE_LABEL). */
   releaseLabels: string[];
   /** Variables CodeBuild fills from Secrets Manager or SSM: never set from the command line. */
@@ -40,22 +45,38 @@ export function sdkError(action: string, error: unknown): Error {
   return new BuildError(`${action} failed: ${e.name && e.name !== 'Error' ? `${e.name}: ` : ''}${message}`);
 }
 
+/** How a build is named in trigger's output: `<image>/<distribution>/<architecture>`. */
+export function buildLabel(planned: PlannedBuild): string {
+  return `${planned.image}/${planned.distribution}/${planned.architecture}`;
+}
+
 /**
  * Reads the factory's projects by name (as made by ImageFactory: IMAGE_NAME, DISTRIBUTIONS
  * and the factory tag). A project of that name that another factory (or no factory) made is
- * refused: names alone do not say whose a project is.
+ * refused: names alone do not say whose a project is. A name without a project is refused,
+ * or with `skipMissing` left out of the answer (the caller decides); with `onRefused`, a
+ * lookup the caller may not make (AccessDeniedException) is handed to it and its names skipped.
  */
-export async function describeProjects(client: CodeBuildClient, names: string[], factory: string): Promise<FactoryProject[]> {
+export async function describeProjects(
+  client: CodeBuildClient,
+  names: string[],
+  factory: string,
+  options: { skipMissing?: boolean; onRefused?: (error: Error) => void } = {},
+): Promise<FactoryProject[]> {
   const found: Project[] = [];
   for (let i = 0; i < names.length; i += 100) {
     let response;
     try {
       response = await client.send(new BatchGetProjectsCommand({ names: names.slice(i, i + 100) }));
     } catch (error) {
+      if (options.onRefused && (error as { name?: string }).name === 'AccessDeniedException') {
+        options.onRefused(sdkError('BatchGetProjects', error));
+        continue;
+      }
       throw sdkError('BatchGetProjects', error);
     }
     const missing = response.projectsNotFound ?? [];
-    if (missing.length > 0) {
+    if (missing.length > 0 && !options.skipMissing) {
       throw new UsageError(`no CodeBuild project ${missing.map((m) => `"${m}"`).join(', ')} (is the factory "${factory}" deployed, and is --factory right?)`);
     }
     found.push(...(response.projects ?? []));
@@ -78,7 +99,15 @@ function factoryProject(project: Project, factory: string): FactoryProject {
   }
   const releaseLabels = words('RELEASE_LABELS').length > 0 ? words('RELEASE_LABELS') : words('RELEASE_LABEL');
   const secretNames = variables.filter((v) => v.name && v.type && v.type !== 'PLAINTEXT').map((v) => v.name!);
-  return { name: project.name!, image, distributions, releaseLabels, secretNames, cacheLocation: env.get('CACHE_LOCATION') || undefined };
+  let architecture: Architecture;
+  try {
+    architecture = checkArchitecture(env.get('ARCHITECTURE') || DEFAULT_ARCHITECTURE, 'ARCHITECTURE');
+  } catch {
+    throw new UsageError(`CodeBuild project "${project.name}" builds for an architecture this trigger does not know (ARCHITECTURE ${env.get('ARCHITECTURE')})`);
+  }
+  return {
+    name: project.name!, image, distributions, architecture, releaseLabels, secretNames, cacheLocation: env.get('CACHE_LOCATION') || undefined,
+  };
 }
 
 /** Starts one build with DISTRIBUTION and the other overrides set; returns it as CodeBuild reports it. */
@@ -132,7 +161,7 @@ export async function followBuilds(
   const seenPhase = new Map<string, string>();
   const linked = new Set<string>();
   const finished = new Map<string, Build>();
-  const label = new Map(builds.map((b) => [b.id, `${b.planned.image}/${b.planned.distribution}`]));
+  const label = new Map(builds.map((b) => [b.id, buildLabel(b.planned)]));
   for (;;) {
     const pending = builds.map((b) => b.id).filter((id) => !finished.has(id));
     for (let i = 0; i < pending.length; i += 100) {

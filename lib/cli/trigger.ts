@@ -1,11 +1,12 @@
 import { CodeBuildClient } from '@aws-sdk/client-codebuild';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { Command, Option } from 'commander';
+import { ARCHITECTURES, Architecture, archNameField, checkArchitecture } from '../core/architecture';
 import { checkNameField } from '../core/naming';
 import { BuildError, UsageError } from '../core/errors';
 import { buildProjectName } from '../core/factory-tags';
 import {
-  FactoryProject, PlannedBuild, describeProjects, followBuilds, logLink, startBuild,
+  FactoryProject, PlannedBuild, buildLabel, describeProjects, followBuilds, logLink, startBuild,
 } from './codebuild-builds';
 import { executionLink, findPipeline, followExecution, startPipeline } from './pipeline-execution';
 import { runMain } from './main';
@@ -16,6 +17,7 @@ interface TriggerOptions {
   name?: string;
   all?: boolean;
   distribution: string[];
+  arch: string[];
   set: string[];
   factory: string;
   prefix?: string;
@@ -27,19 +29,22 @@ interface TriggerOptions {
 /** Overrides a build may never set from the command line (besides the project's own secrets). */
 const SECRET_VARIABLES = new Set(['USER_PASSWORD', 'APT_REPO_KEY']);
 /** Set by the factory for its own bookkeeping: the grants follow them, an override would not. */
-const FACTORY_VARIABLES = new Set(['RELEASE_LABELS', 'CACHE_LOCATION', 'DISTRIBUTIONS', 'IMAGE_NAME']);
+const FACTORY_VARIABLES = new Set(['RELEASE_LABELS', 'CACHE_LOCATION', 'DISTRIBUTIONS', 'IMAGE_NAME', 'ARCHITECTURE']);
 
 const DEFAULT_FACTORY = 'TailorImageFactory';
 
 const HELP = `
 Examples:
   trigger --name webapp --distribution jammy --distribution noble
+  trigger --name webapp --arch arm64 --distribution bookworm
   trigger --name wrangler --set TIMESTAMP=20261126.120000 --set MIRROR=http://mirror.example.com/ubuntu
   trigger --all --factory AcmeImagesStaging
 
-Without --distribution, every distribution the recipe allows is built. --all starts the
-factory's pipeline (every recipe x distribution, the cleanup, the failure notification)
-and follows it. The factory is the ImageFactory's factoryName (by default its stack's
+Without --distribution, every distribution the recipe allows is built; without --arch,
+every architecture the factory has a project for (<factory>-<image> for amd64,
+<factory>-<image>-arm64 for arm64, on ARM compute). Each build is shown as
+<image>/<distribution>/<architecture>. --all starts the factory's pipeline (every recipe x
+distribution x architecture, the cleanup, the failure notification) and follows it. The factory is the ImageFactory's factoryName (by default its stack's
 name; TAILOR_IMAGE_FACTORY sets the default here); what is found must carry its tag.
 Region and credentials come from the standard AWS configuration (AWS_REGION, profiles...).
 
@@ -53,6 +58,7 @@ export function triggerCommand(): Command {
     .option('--name <image>', 'the image (recipe) to build')
     .option('--all', 'start the factory\'s pipeline: every recipe x distribution, then the cleanup')
     .option('--distribution <codename>', 'a distribution to build (repeatable; default: all the recipe allows)', collect, [])
+    .option('--arch <arch>', `an architecture to build, ${ARCHITECTURES.join(' or ')} (repeatable; default: every one the factory builds the image for)`, collect, [])
     .option('--set <NAME=VALUE>', 'override a build environment variable (repeatable), e.g. TIMESTAMP, RELEASE_LABEL', collect, [])
     .option('--factory <name>', 'the factory (its factoryName)', process.env.TAILOR_IMAGE_FACTORY || DEFAULT_FACTORY)
     .addOption(new Option('--prefix <name>', 'the factory (old name of --factory)').hideHelp())
@@ -63,7 +69,7 @@ export function triggerCommand(): Command {
     .allowExcessArguments(false)
     .exitOverride()
     .configureOutput(commanderErrorOutput('trigger'));
-  return refuseRepeatedFlags(command, ['--distribution', '--set']);
+  return refuseRepeatedFlags(command, ['--distribution', '--arch', '--set']);
 }
 
 /** `trigger`: check everything, start the builds, follow them, exit 1 when one fails. */
@@ -77,10 +83,12 @@ export function triggerMain(argv: string[]): Promise<number> {
     const intervalMs = parseInterval(options.pollInterval);
     if (Boolean(options.name) === Boolean(options.all)) throw new UsageError('give exactly one of --name <image> or --all');
     if (options.all && options.distribution.length > 0) throw new UsageError('--distribution goes with --name, not --all');
+    if (options.all && options.arch.length > 0) throw new UsageError('--arch goes with --name, not --all (the pipeline builds every architecture)');
     if (options.all && options.set.length > 0) throw new UsageError('--set goes with --name, not --all (the pipeline builds with the projects\' settings)');
     if (!/^[A-Za-z][A-Za-z0-9-]{0,62}$/.test(factory)) throw new UsageError(`--factory "${factory}" is not a factory name`);
     const image = options.name ? checkNameField('name', options.name) : undefined;
     for (const d of options.distribution) checkNameField('distribution', d);
+    const architectures = [...new Set(options.arch.map((arch) => checkArchitecture(arch)))];
     const region = options.region ? { region: options.region } : {};
 
     if (!image) {
@@ -101,7 +109,7 @@ export function triggerMain(argv: string[]): Promise<number> {
 
     const client = new CodeBuildClient(region);
     const regionName = await resolveRegion(client);
-    const projects = await describeProjects(client, [buildProjectName(factory, image)], factory);
+    const projects = await findProjects(client, factory, image, architectures);
     const plan = planBuilds(projects, options.distribution);
     checkOverrides(projects, overrides);
 
@@ -109,7 +117,7 @@ export function triggerMain(argv: string[]): Promise<number> {
     for (const planned of plan) {
       const build = await startBuild(client, planned, overrides, signal);
       started.push({ planned, id: build.id! });
-      process.stdout.write(`started ${planned.image}/${planned.distribution}: ${build.id} ${logLink(build, regionName)}\n`);
+      process.stdout.write(`started ${buildLabel(planned)}: ${build.id} ${logLink(build, regionName)}\n`);
     }
     if (!options.wait) return 0;
 
@@ -121,12 +129,45 @@ export function triggerMain(argv: string[]): Promise<number> {
     });
     const failed = started.filter((b) => finished.get(b.id)?.buildStatus !== 'SUCCEEDED');
     if (failed.length > 0) {
-      const which = failed.map((b) => `${b.planned.image}/${b.planned.distribution} ${finished.get(b.id)?.buildStatus}`).join(', ');
+      const which = failed.map((b) => `${buildLabel(b.planned)} ${finished.get(b.id)?.buildStatus}`).join(', ');
       throw new BuildError(`${failed.length} of ${started.length} build(s) did not succeed: ${which}`);
     }
     process.stdout.write(`all ${started.length} build(s) succeeded\n`);
     return 0;
   });
+}
+
+/**
+ * The image's projects, one per architecture: those asked for (each must exist), or without
+ * --arch every one the factory made (amd64 `<factory>-<image>`, arm64 `<factory>-<image>-arm64`).
+ * A project must build the architecture its name says.
+ */
+export async function findProjects(client: CodeBuildClient, factory: string, image: string, asked: Architecture[]): Promise<FactoryProject[]> {
+  const architectures = asked.length > 0 ? asked : [...ARCHITECTURES];
+  const names = new Map(architectures.map((arch) => [buildProjectName(factory, archNameField(image, arch)), arch]));
+  let found: FactoryProject[];
+  let refused: Error | undefined;
+  if (asked.length > 0) {
+    found = await describeProjects(client, [...names.keys()], factory);
+  } else {
+    // One name at a time: an operator granted (grantTrigger) by a factory made before it had
+    // arm64 projects may read only the projects it had; a refusal of another name is its absence.
+    found = [];
+    for (const name of names.keys()) {
+      found.push(...await describeProjects(client, [name], factory, { skipMissing: true, onRefused: (error) => { refused ??= error; } }));
+    }
+  }
+  if (found.length === 0) {
+    if (refused) throw refused;
+    throw new UsageError(`no CodeBuild project ${[...names.keys()].map((n) => `"${n}"`).join(' or ')} (is the factory "${factory}" deployed, and is --factory right?)`);
+  }
+  for (const project of found) {
+    const expected = names.get(project.name);
+    if (project.architecture !== expected) {
+      throw new UsageError(`CodeBuild project "${project.name}" builds ${project.architecture}, not ${expected} (its ARCHITECTURE)`);
+    }
+  }
+  return found.sort((a, b) => architectures.indexOf(a.architecture) - architectures.indexOf(b.architecture));
 }
 
 /**
@@ -160,7 +201,7 @@ export function planBuilds(projects: FactoryProject[], distributions: string[]):
       throw new UsageError(`image "${project.image}" is not built for ${refused.join(', ')} (its distributions: ${project.distributions.join(', ')})`);
     }
     return [...new Set(chosen)].map((distribution) => ({
-      project: project.name, image: project.image, distribution, cacheLocation: project.cacheLocation,
+      project: project.name, image: project.image, distribution, architecture: project.architecture, cacheLocation: project.cacheLocation,
     }));
   });
 }
@@ -176,6 +217,7 @@ export function parseOverrides(values: string[]): Record<string, string> {
     if (!match) throw new UsageError(`--set "${value}" is not NAME=VALUE`);
     const [, name, setting] = match;
     if (name === 'DISTRIBUTION') throw new UsageError('--set DISTRIBUTION: use --distribution');
+    if (name === 'ARCHITECTURE') throw new UsageError('--set ARCHITECTURE: use --arch (each architecture has its own project, on its own compute)');
     if (SECRET_VARIABLES.has(name)) throw secretRefused(name);
     overrides[name] = setting;
   }

@@ -1,4 +1,5 @@
 import { Duration } from 'aws-cdk-lib';
+import * as codebuild from 'aws-cdk-lib/aws-codebuild';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { BuildSecret } from './build-secret';
@@ -67,6 +68,12 @@ export interface ImageBuildOptions extends ProjectNetworkProps {
   readonly cacheMaxAge?: Duration;
   /** How long build logs are kept. @default THREE_MONTHS */
   readonly logRetention?: logs.RetentionDays;
+  /**
+   * The build image of arm64 projects (an aarch64 image with apt, Node 20 or 22 and bash, e.g.
+   * `LinuxArmBuildImage.fromEcrRepository(...)` of your own mirror of it).
+   * @default LinuxArmBuildImage.fromDockerRegistry(ARM64_BUILD_IMAGE_NAME): Debian 12 with Node 22 from ECR Public
+   */
+  readonly arm64BuildImage?: codebuild.IBuildImage;
   /** ami recipes: regions the AMI is copied to besides the stack's (`--ami-copy-to`). @default none */
   readonly amiCopyRegions?: string[];
   /** ami recipes: AWS accounts allowed to launch the AMI (`--ami-share-with`). @default none */

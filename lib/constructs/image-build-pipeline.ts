@@ -8,15 +8,17 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import { Architecture } from '../core/architecture';
 import { ImageBuildProject } from './image-build-project';
 import { ImageCleanupProject } from './image-cleanup-project';
 import { acknowledgeWildcards } from './nag';
 import { invalidProps } from './validation';
 
-/** One build of the pipeline: a recipe for a distribution. */
+/** One build of the pipeline: a recipe for a distribution and an architecture. */
 export interface PipelineBuild {
   readonly name: string;
   readonly distribution: string;
+  readonly architecture: Architecture;
 }
 
 /**
@@ -31,7 +33,7 @@ export const TRANSIENT_PHASES = ['SUBMITTED', 'QUEUED', 'PROVISIONING', 'DOWNLOA
 export const TRANSIENT_API_ERRORS = ['CodeBuild.AccountLimitExceededException', 'CodeBuild.ThrottlingException'];
 
 export interface ImageBuildPipelineProps {
-  /** One project per recipe; every distribution it allows is built. */
+  /** One project per recipe and architecture; every distribution its recipe allows is built, by each. */
   readonly projects: ImageBuildProject[];
   /** Build only these distributions (of those each recipe allows). @default all */
   readonly distributions?: string[];
@@ -59,9 +61,10 @@ export interface ImageBuildPipelineProps {
 }
 
 /**
- * A Step Functions state machine that builds every recipe x distribution in parallel:
- * a Map over the builds, each a `codebuild:startBuild.sync` (RUN_JOB) of the recipe's
- * project with DISTRIBUTION and the build's own cache place overridden, bounded
+ * A Step Functions state machine that builds every recipe x distribution x architecture in
+ * parallel: a Map over the builds, each a `codebuild:startBuild.sync` (RUN_JOB) of the
+ * project of the recipe's architecture (arm64 on ARM compute) with DISTRIBUTION and the
+ * build's own cache place overridden, bounded
  * concurrency; a build that failed for a transient reason is retried, any failure is
  * recorded in a few fields (never the whole build description) and does not stop the
  * others. Then the retention cleanup build; then, when anything failed, a notification to
@@ -87,15 +90,16 @@ export class ImageBuildPipeline extends Construct {
     const planned = props.projects.flatMap((p) =>
       p.recipe.distributions
         .filter((d) => !props.distributions || props.distributions.includes(d))
-        .map((distribution) => ({ project: p, name: p.recipe.name, distribution })));
+        .map((distribution) => ({ project: p, name: p.recipe.name, distribution, architecture: p.architecture })));
     if (planned.length === 0) throw invalidProps(this, 'NoBuilds', 'no recipe allows any of the selected distributions');
-    this.builds = planned.map(({ name, distribution }) => ({ name, distribution }));
+    this.builds = planned.map(({ name, distribution, architecture }) => ({ name, distribution, architecture }));
 
     const plan = new sfn.Pass(this, 'Plan', {
-      comment: 'Every recipe x distribution this pipeline builds',
-      result: sfn.Result.fromArray(planned.map(({ project, name, distribution }) => ({
+      comment: 'Every recipe x distribution x architecture this pipeline builds',
+      result: sfn.Result.fromArray(planned.map(({ project, name, distribution, architecture }) => ({
         name,
         distribution,
+        architecture,
         project: project.project.projectName,
         cache: project.cacheLocation ? { Type: 'S3', Location: project.cacheLocation(distribution) } : { Type: 'NO_CACHE' },
         delays,
@@ -108,6 +112,7 @@ export class ImageBuildPipeline extends Construct {
       parameters: {
         'name.$': '$.name',
         'distribution.$': '$.distribution',
+        'architecture.$': '$.architecture',
         'buildId.$': '$.build.buildId',
         status: 'SUCCEEDED',
       },
@@ -117,6 +122,7 @@ export class ImageBuildPipeline extends Construct {
       parameters: {
         'name.$': '$.name',
         'distribution.$': '$.distribution',
+        'architecture.$': '$.architecture',
         status: 'FAILED',
         'error.$': '$.failure.error',
         'buildId.$': '$.failure.buildId',
@@ -129,7 +135,7 @@ export class ImageBuildPipeline extends Construct {
     const build = new sfn.CustomState(this, 'Build', {
       stateJson: {
         Type: 'Task',
-        Comment: 'codebuild:startBuild.sync of the recipe\'s project: its distribution and its own cache place',
+        Comment: 'codebuild:startBuild.sync of the project of the recipe\'s architecture: its distribution and its own cache place',
         Resource: `arn:${Stack.of(this).partition}:states:::codebuild:startBuild.sync`,
         Parameters: {
           'ProjectName.$': '$.project',
@@ -198,7 +204,7 @@ export class ImageBuildPipeline extends Construct {
     build.next(built);
 
     const buildAll = new sfn.Map(this, 'BuildAll', {
-      comment: 'Build every recipe x distribution in parallel',
+      comment: 'Build every recipe x distribution x architecture in parallel',
       itemsPath: '$.builds',
       maxConcurrency,
       resultPath: '$.results',
@@ -259,7 +265,7 @@ export class ImageBuildPipeline extends Construct {
     });
     this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
       stateMachineName: props.stateMachineName,
-      comment: 'tailor-image: build every recipe x distribution, then clean up',
+      comment: 'tailor-image: build every recipe x distribution x architecture, then clean up',
       definitionBody: sfn.DefinitionBody.fromChainable(plan.next(buildAll).next(afterBuilds).next(verdict)),
       stateMachineType: sfn.StateMachineType.STANDARD,
       timeout: this.timeout,

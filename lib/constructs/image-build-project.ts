@@ -6,13 +6,14 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { Architecture, DEFAULT_ARCHITECTURE, archNameField } from '../core/architecture';
 import { parseS3Url } from '../core/s3-location';
 import { bundleFlavour } from '../recipes/flavour';
 import { BuildType } from '../recipes/schema';
 import { ImageBuildOptions } from './build-options';
 import { BuilderAsset } from './builder-asset';
 import { IImageStore, ImageStore } from './image-store';
-import { acknowledgeWildcards } from './nag';
+import { acknowledge, acknowledgeWildcards } from './nag';
 import { grantAmiPublish } from './ami-grants';
 import { loadBuildSpec, makeTailorProject } from './project-base';
 import { RecipeSource, RecipeSummary } from './recipe-source';
@@ -28,6 +29,19 @@ export const HOST_PACKAGES: Readonly<Record<BuildType, string[]>> = {
   // The EC2-ready disk is the bare-metal disk (and the gate boots it the same way); the AMI publish needs nothing more on the host.
   ami: ['fdisk', 'dosfstools', 'mtools', 'e2fsprogs', 'qemu-system-x86', 'ovmf'],
 };
+/**
+ * What the test gate needs on an arm64 host instead of the amd64 packages: it boots an arm64
+ * disk under qemu-system-aarch64 (in qemu-system-arm) with the AAVMF firmware (qemu-efi-aarch64).
+ * GRUB's arm64-efi files go into the image's own rootfs, not the host.
+ */
+const ARM64_HOST_PACKAGES: Readonly<Record<string, string>> = { 'qemu-system-x86': 'qemu-system-arm', ovmf: 'qemu-efi-aarch64' };
+
+/** The host packages of a build type's project for an architecture. */
+export function hostPackagesFor(buildType: BuildType, architecture: Architecture): string[] {
+  const packages = HOST_PACKAGES[buildType];
+  return architecture === 'arm64' ? packages.map((name) => ARM64_HOST_PACKAGES[name] ?? name) : [...packages];
+}
+
 /** ubuntu-keyring is part of every Ubuntu system (the CodeBuild image); Debian's keyring is added. */
 const COMMON_HOST_PACKAGES = [
   'mmdebstrap', 'debian-archive-keyring', 'arch-test', 'gnupg', 'pigz', 'xz-utils', 'zstd', 'tar', 'attr',
@@ -41,6 +55,22 @@ export const DEFAULT_COMPUTE: Readonly<Record<BuildType, codebuild.ComputeType>>
   ami: codebuild.ComputeType.LARGE,
 };
 
+/**
+ * arm64 projects run on ARM_CONTAINER compute, which on demand offers SMALL and LARGE in every
+ * region that has it (MEDIUM and bigger only in some): LARGE for every build type.
+ */
+export const DEFAULT_ARM64_COMPUTE = codebuild.ComputeType.LARGE;
+
+/**
+ * The arm64 projects' build image. CodeBuild's own aarch64 images are all Amazon Linux (dnf,
+ * no mmdebstrap or Debian keyrings) and it has no aarch64 Ubuntu image like the amd64
+ * projects' standard:8.0, so arm64 builds run in the Node.js project's official Debian 12
+ * image (Node 22, what the amd64 buildspec asks for, preinstalled; apt; the Debian release
+ * the builder's CI runs on), pulled from ECR Public's copy of Docker's official images. A
+ * custom image has no `runtime-versions`, so arm64 projects run build-image.yml without it.
+ */
+export const ARM64_BUILD_IMAGE_NAME = 'public.ecr.aws/docker/library/node:22-bookworm';
+
 /** Where the builder keeps its bootstrap cache; the buildspec caches this path in S3. */
 export const BUILD_CACHE_DIR = '/var/cache/tailor-image';
 
@@ -49,7 +79,7 @@ const PROJECT_VARIABLES = [
   'IMAGE_NAME', 'BUILD_TYPE', 'DISTRIBUTION', 'DISTRIBUTIONS', 'ORGANIZATION', 'RELEASE_LABEL', 'RELEASE_LABELS',
   'RELEASE_TRACK', 'FLAVOUR', 'IMAGE_BUCKET', 'IMAGE_URL', 'CLOUDFRONT_DISTRIBUTION_ID', 'APT_REPO', 'DOCKER_REGISTRY',
   'MIRROR', 'TIMESTAMP', 'CATALOG_ARGS', 'HOST_PACKAGES', 'TAILOR_IMAGE_CACHE_DIR', 'CACHE_MAX_AGE_HOURS', 'CACHE_LOCATION', 'APT_REPO_KEY', 'AMI_COPY_TO', 'AMI_SHARE_WITH',
-  'SIGNING_KEY',
+  'SIGNING_KEY', 'ARCHITECTURE',
 ];
 
 /** The shared options, with the two a project cannot do without (the factory reads them from its catalog) required. */
@@ -66,7 +96,14 @@ export interface ImageBuildProjectProps extends ProjectBuildOptions {
   readonly recipes: RecipeSource;
   /** A bucket for CodeBuild's cache (the project uses `<recipe>/<distribution>/` in it). @default no cache */
   readonly cacheBucket?: s3.IBucket;
-  /** The CodeBuild compute type. @default DEFAULT_COMPUTE for the recipe's build type */
+  /**
+   * The architecture this project builds (one of the recipe's): amd64 projects run on x86_64
+   * compute as before; arm64 projects on ARM compute (ARM_CONTAINER, `arm64BuildImage`), with
+   * ARCHITECTURE=arm64 passed to create_image as `--arch`.
+   * @default 'amd64'
+   */
+  readonly architecture?: Architecture;
+  /** The CodeBuild compute type. @default DEFAULT_COMPUTE for the recipe's build type (amd64), DEFAULT_ARM64_COMPUTE (arm64) */
   readonly computeType?: codebuild.ComputeType;
   /** The time limit of one build. @default 2 hours */
   readonly timeout?: Duration;
@@ -77,7 +114,7 @@ export interface ImageBuildProjectProps extends ProjectBuildOptions {
 }
 
 /**
- * One privileged CodeBuild project per recipe. Every build runs buildspecs/build-image.yml
+ * One privileged CodeBuild project per recipe and architecture. Every build runs buildspecs/build-image.yml
  * over the builder asset: `create_image --name <recipe> --distribution $DISTRIBUTION
  * --publish ...`. All flags come from environment variables, so one project builds any
  * of the recipe's distributions (and a build may override any flag).
@@ -92,6 +129,10 @@ export class ImageBuildProject extends Construct {
   readonly encryptionKey: kms.Key;
   readonly logGroup: logs.LogGroup;
   readonly recipe: RecipeSummary;
+  /** The architecture it builds for. */
+  readonly architecture: Architecture;
+  /** The recipe's name for amd64, `<recipe>-<arch>` otherwise (as in image names): its cache prefix and its key in ImageFactory.projects. */
+  readonly nameField: string;
   /** How long one build may run. */
   readonly timeout: Duration;
   /** The labels a build may publish under: releaseLabel first, then releaseLabels. */
@@ -106,12 +147,20 @@ export class ImageBuildProject extends Construct {
     if (recipe.distributions.length === 0) {
       throw invalidProps(this, 'NoDistribution', `recipe ${recipe.name} allows no distribution`);
     }
+    const architecture = props.architecture ?? DEFAULT_ARCHITECTURE;
+    const allowed = recipe.architectures ?? [DEFAULT_ARCHITECTURE];
+    if (!allowed.includes(architecture)) {
+      throw invalidProps(this, 'Architecture', `recipe ${recipe.name} is not built for ${architecture} (its architectures: ${allowed.join(', ')})`);
+    }
+    this.architecture = architecture;
+    this.nameField = archNameField(recipe.name, architecture);
+    const arm = architecture === 'arm64';
     this.releaseLabels = [...new Set([props.releaseLabel, ...(props.releaseLabels ?? [])])];
     for (const label of this.releaseLabels) ImageStore.releasePrefix(label, this);
     this.timeout = props.timeout ?? Duration.hours(2);
 
     const plain = (value: string): codebuild.BuildEnvironmentVariable => ({ value });
-    const hostPackages = [...COMMON_HOST_PACKAGES, ...HOST_PACKAGES[recipe.buildType]];
+    const hostPackages = [...COMMON_HOST_PACKAGES, ...hostPackagesFor(recipe.buildType, architecture)];
     if (recipe.usesAnsible) hostPackages.push('ansible');
     const dockerRegistry = props.dockerRegistry ?? props.repository?.registryUri;
     if (recipe.buildType === 'docker' && !dockerRegistry) {
@@ -122,6 +171,8 @@ export class ImageBuildProject extends Construct {
       BUILD_TYPE: plain(recipe.buildType),
       DISTRIBUTION: plain(recipe.distributions[0]),
       DISTRIBUTIONS: plain(recipe.distributions.join(' ')),
+      // amd64 projects set nothing new (create_image's default), so their environment is what it was.
+      ...(arm ? { ARCHITECTURE: plain(architecture) } : {}),
       ORGANIZATION: plain(props.organization),
       RELEASE_LABEL: plain(props.releaseLabel),
       RELEASE_LABELS: plain(this.releaseLabels.join(' ')),
@@ -138,7 +189,7 @@ export class ImageBuildProject extends Construct {
       CATALOG_ARGS: plain(props.recipes.cliArguments.join(' ')),
       HOST_PACKAGES: plain(hostPackages.join(' ')),
       TAILOR_IMAGE_CACHE_DIR: plain(BUILD_CACHE_DIR),
-      CACHE_LOCATION: plain(props.cacheBucket ? `${props.cacheBucket.bucketName}/${recipe.name}` : ''),
+      CACHE_LOCATION: plain(props.cacheBucket ? `${props.cacheBucket.bucketName}/${this.nameField}` : ''),
       AMI_COPY_TO: plain((props.amiCopyRegions ?? []).join(',')),
       AMI_SHARE_WITH: plain((props.amiShareAccounts ?? []).join(',')),
       CACHE_MAX_AGE_HOURS: plain(props.cacheMaxAge ? String(Math.max(1, Math.ceil(props.cacheMaxAge.toHours({ integral: false })))) : ''),
@@ -151,10 +202,12 @@ export class ImageBuildProject extends Construct {
 
     const made = makeTailorProject(this, {
       projectName: props.projectName,
-      description: `tailor-image: builds ${recipe.name} (${recipe.buildType}) for ${recipe.distributions.join(', ')}`,
+      description: `tailor-image: builds ${recipe.name} (${recipe.buildType}${arm ? `, ${architecture}` : ''}) for ${recipe.distributions.join(', ')}`,
       asset: props.builder.asset,
-      buildSpec: loadBuildSpec('build-image.yml'),
-      computeType: props.computeType ?? DEFAULT_COMPUTE[recipe.buildType],
+      // A custom image has no runtime-versions (CodeBuild refuses them there); its Node is preinstalled.
+      buildSpec: loadBuildSpec('build-image.yml', arm ? (spec) => { delete spec.phases.install['runtime-versions']; } : undefined),
+      buildImage: arm ? props.arm64BuildImage ?? codebuild.LinuxArmBuildImage.fromDockerRegistry(ARM64_BUILD_IMAGE_NAME) : undefined,
+      computeType: props.computeType ?? (arm ? DEFAULT_ARM64_COMPUTE : DEFAULT_COMPUTE[recipe.buildType]),
       privileged: true,
       timeout: this.timeout,
       logRetention: props.logRetention ?? logs.RetentionDays.THREE_MONTHS,
@@ -167,6 +220,11 @@ export class ImageBuildProject extends Construct {
     this.encryptionKey = made.encryptionKey;
     this.logGroup = made.logGroup;
     const role = this.project.role!;
+    if (arm) {
+      acknowledge(this.project, 'AwsSolutions-CB5', props.arm64BuildImage
+        ? 'The arm64 build image was chosen by the factory\'s owner (arm64BuildImage): CodeBuild provides no aarch64 image with apt.'
+        : 'CodeBuild provides no aarch64 image with apt (its ARM images are Amazon Linux): arm64 builds run in the official Node.js image on Debian 12 (ECR Public), which has the Debian tools the builder needs.');
+    }
 
     for (const label of this.releaseLabels) store.grantPublish(role, label);
     acknowledgeWildcards(role, { resources: this.releaseLabels.map((label) => store.releaseObjectsArn(label)) },
@@ -191,8 +249,8 @@ export class ImageBuildProject extends Construct {
 
     if (props.cacheBucket) {
       const bucket = props.cacheBucket;
-      this.useCache(bucket, recipe.name);
-      this.cacheLocation = (distribution) => `${bucket.bucketName}/${recipe.name}/${distribution}`;
+      this.useCache(bucket, this.nameField);
+      this.cacheLocation = (distribution) => `${bucket.bucketName}/${this.nameField}/${distribution}`;
     }
   }
 
@@ -240,7 +298,7 @@ export class ImageBuildProject extends Construct {
       'apt reads the org repository\'s indexes and packages, whose names are known only at build time, under its release prefix only.');
   }
 
-  /** CodeBuild's S3 cache, narrowed to this recipe's prefix (Cache.bucket would grant the whole bucket). */
+  /** CodeBuild's S3 cache, narrowed to this recipe's (and architecture's) prefix (Cache.bucket would grant the whole bucket). */
   private useCache(bucket: s3.IBucket, prefix: string): void {
     const cfn = this.project.node.defaultChild as codebuild.CfnProject;
     // The default distribution's place; every build names its own with cacheOverride.

@@ -10,6 +10,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
+import { ARCHITECTURES, Architecture, DEFAULT_ARCHITECTURE, archNameField } from '../core/architecture';
 import { FACTORY_TAG, IMAGE_TAG, buildProjectName, cleanupProjectName, pipelineName } from '../core/factory-tags';
 import { BuildType } from '../recipes/schema';
 import { ImageBuildOptions } from './build-options';
@@ -33,6 +34,12 @@ export interface ImageFactoryProps extends ImageBuildOptions {
   /** Build only these distributions (of those each recipe allows). @default all */
   readonly distributions?: string[];
   /**
+   * Build only these architectures (of those each recipe allows): a project is made per
+   * recipe and architecture, arm64 ones on ARM compute.
+   * @default every architecture each recipe allows (its `architectures`, amd64 when absent)
+   */
+  readonly architectures?: Architecture[];
+  /**
    * Names the factory's resources and tags them with FACTORY_TAG: build projects
    * `<name>-<recipe>`, the cleanup project `<name>_cleanup`, the pipeline `<name>-pipeline`,
    * the ECR repository `<name>/<organization>` (lower case). Two factories in one account
@@ -52,8 +59,10 @@ export interface ImageFactoryProps extends ImageBuildOptions {
   readonly notificationTopic?: sns.ITopic;
   /** Subscriptions added to the notification topic (e-mail, a queue, a chat hook...). @default none */
   readonly notificationSubscriptions?: sns.ITopicSubscription[];
-  /** CodeBuild compute per build type. @default lxd/docker MEDIUM, bare_metal/ami LARGE */
+  /** CodeBuild compute per build type of the amd64 projects. @default lxd/docker MEDIUM, bare_metal/ami LARGE */
   readonly computeType?: Partial<Record<BuildType, codebuild.ComputeType>>;
+  /** CodeBuild compute of the arm64 projects (ARM_CONTAINER: SMALL or LARGE in every region that has it). @default LARGE */
+  readonly arm64ComputeType?: codebuild.ComputeType;
   /** Builds running at the same time. @default 4 */
   readonly maxConcurrency?: number;
   /** The time limit of one build. @default 2 hours */
@@ -86,13 +95,14 @@ const FACTORY_NAME = /^[A-Za-z][A-Za-z0-9-]{0,62}$/;
 
 /**
  * The image factory most users need: an ImageStore (S3 + CloudFront), one
- * ImageBuildProject per recipe, a cleanup project, and an ImageBuildPipeline that builds
- * every recipe x distribution in parallel and notifies on failure. The recipe names and
- * their os_versions/build_type are read from the catalog at synth time.
+ * ImageBuildProject per recipe and architecture, a cleanup project, and an
+ * ImageBuildPipeline that builds every recipe x distribution x architecture in parallel and
+ * notifies on failure. The recipe names and their os_versions/architectures/build_type are
+ * read from the catalog at synth time.
  */
 export class ImageFactory extends Construct {
   readonly store: IImageStore;
-  /** Build projects by recipe name. */
+  /** Build projects by recipe name for amd64 (`webapp`), by `<recipe>-<arch>` for the others (`webapp-arm64`). */
   readonly projects: Record<string, ImageBuildProject>;
   readonly cleanup: ImageCleanupProject;
   readonly pipeline: ImageBuildPipeline;
@@ -129,9 +139,13 @@ export class ImageFactory extends Construct {
     }
     const selected = summaries
       .filter((s) => wanted.includes(s.name))
-      .map((s) => ({ ...s, distributions: s.distributions.filter((d) => !props.distributions || props.distributions.includes(d)) }))
-      .filter((s) => s.distributions.length > 0);
-    if (selected.length === 0) throw invalidProps(this, 'NoBuilds', 'no recipe allows any of the selected distributions');
+      .map((s) => ({
+        ...s,
+        distributions: s.distributions.filter((d) => !props.distributions || props.distributions.includes(d)),
+        architectures: (s.architectures ?? [DEFAULT_ARCHITECTURE]).filter((a) => !props.architectures || props.architectures.includes(a)),
+      }))
+      .filter((s) => s.distributions.length > 0 && s.architectures.length > 0);
+    if (selected.length === 0) throw invalidProps(this, 'NoBuilds', 'no recipe allows any of the selected distributions and architectures');
 
     if (props.store && (props.domainNames || props.certificate || props.geoRestriction || props.webAclId)) {
       throw invalidProps(this, 'ImportedStore', 'domainNames, certificate, geoRestriction and webAclId belong to the store; an existing store keeps its own');
@@ -194,10 +208,13 @@ export class ImageFactory extends Construct {
     })();
 
     this.projects = {};
-    for (const recipe of selected) {
-      const project = new ImageBuildProject(this, `Build-${recipe.name}`, {
+    // amd64 projects keep the ids and names they always had: Build-<recipe>, <factory>-<recipe>.
+    for (const recipe of selected) for (const architecture of recipe.architectures) {
+      const nameField = archNameField(recipe.name, architecture);
+      const project = new ImageBuildProject(this, `Build-${nameField}`, {
         ...props,
         recipe,
+        architecture,
         store: this.store,
         builder,
         recipes,
@@ -212,12 +229,12 @@ export class ImageFactory extends Construct {
         mirror: props.mirror ?? common.mirror,
         cacheBucket: this.cacheBucket,
         cacheMaxAge,
-        computeType: props.computeType?.[recipe.buildType],
+        computeType: architecture === DEFAULT_ARCHITECTURE ? props.computeType?.[recipe.buildType] : props.arm64ComputeType,
         timeout: props.buildTimeout,
-        projectName: this.physicalName(buildProjectName(this.factoryName, recipe.name)),
+        projectName: this.physicalName(buildProjectName(this.factoryName, nameField)),
       });
       Tags.of(project).add(IMAGE_TAG, recipe.name);
-      this.projects[recipe.name] = project;
+      this.projects[nameField] = project;
     }
 
     this.cleanup = new ImageCleanupProject(this, 'Cleanup', {
@@ -285,6 +302,19 @@ export class ImageFactory extends Construct {
    */
   grantTrigger(grantee: iam.IGrantable): iam.Grant {
     for (const project of Object.values(this.projects)) project.grantStartBuild(grantee);
+    // `trigger --name <image>` without --arch looks up the image's project of every
+    // architecture; reading the names of those this factory did not make answers "not found".
+    const made = new Set(Object.values(this.projects).map((project) => project.nameField));
+    const unmade = [...new Set(Object.values(this.projects).map((project) => project.recipe.name))]
+      .flatMap((name) => ARCHITECTURES.map((arch) => archNameField(name, arch)))
+      .filter((field) => !made.has(field));
+    if (unmade.length > 0) {
+      iam.Grant.addToPrincipal({
+        grantee,
+        actions: ['codebuild:BatchGetProjects'],
+        resourceArns: unmade.map((field) => Stack.of(this).formatArn({ service: 'codebuild', resource: 'project', resourceName: buildProjectName(this.factoryName, field) })),
+      });
+    }
     iam.Grant.addToPrincipal({
       grantee,
       actions: ['states:ListTagsForResource'],

@@ -21,10 +21,18 @@ export interface ProjectNetworkProps {
   readonly securityGroups?: ec2.ISecurityGroup[];
 }
 
-/** Loads a buildspec from buildspecs/ (shipped with the package) as CodeBuild's object form. */
-export function loadBuildSpec(file: string): codebuild.BuildSpec {
+/** A buildspec as parsed from its YAML file. */
+export type BuildSpecObject = Record<string, any>;
+
+/**
+ * Loads a buildspec from buildspecs/ (shipped with the package) as CodeBuild's object form;
+ * `adapt` may change the parsed object first (the arm64 projects' install phase).
+ */
+export function loadBuildSpec(file: string, adapt?: (spec: BuildSpecObject) => void): codebuild.BuildSpec {
   const text = readFileSync(join(packageRoot(), 'buildspecs', file), 'utf8');
-  return codebuild.BuildSpec.fromObject(parse(text) as Record<string, unknown>);
+  const spec = parse(text) as BuildSpecObject;
+  adapt?.(spec);
+  return codebuild.BuildSpec.fromObject(spec);
 }
 
 /** What makeTailorProject needs besides the network. */
@@ -39,6 +47,8 @@ export interface TailorProjectOptions extends ProjectNetworkProps {
   readonly buildSpec: codebuild.BuildSpec;
   /** The CodeBuild compute type. */
   readonly computeType: codebuild.ComputeType;
+  /** The build image (its type says the environment: LINUX_CONTAINER, ARM_CONTAINER). @default LinuxBuildImage.STANDARD_8_0 (Ubuntu 24.04, x86_64) */
+  readonly buildImage?: codebuild.IBuildImage;
   /** Whether builds may mount and chroot (image builds do). */
   readonly privileged: boolean;
   /** The time limit of one build. */
@@ -52,7 +62,7 @@ export interface TailorProjectOptions extends ProjectNetworkProps {
 /**
  * The parts of a tailor-image CodeBuild project that do not depend on what it runs:
  * the builder asset as source, a KMS key with rotation for its artifacts and cache, a
- * log group with a retention, an Ubuntu 24.04 standard image, a timeout, an optional
+ * log group with a retention, an Ubuntu 24.04 standard image (unless told), a timeout, an optional
  * VPC. The cdk-nag findings that come with every CodeBuild project are acknowledged
  * here, each with its reason.
  */
@@ -72,7 +82,7 @@ export function makeTailorProject(scope: Construct, options: TailorProjectOption
     source: codebuild.Source.s3({ bucket: options.asset.bucket, path: options.asset.s3ObjectKey }),
     buildSpec: options.buildSpec,
     environment: {
-      buildImage: codebuild.LinuxBuildImage.STANDARD_8_0,
+      buildImage: options.buildImage ?? codebuild.LinuxBuildImage.STANDARD_8_0,
       computeType: options.computeType,
       privileged: options.privileged,
     },

@@ -1,5 +1,6 @@
 import { cpSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { Architecture } from '../core/architecture';
 import { Catalog, DirectoryCatalog, bundledRecipesDir } from '../recipes/catalog';
 import { RosdistroCatalog } from '../recipes/rosdistro';
 import { BuildType } from '../recipes/schema';
@@ -10,6 +11,8 @@ export interface RecipeSummary {
   readonly buildType: BuildType;
   /** The distributions the recipe allows (its os_versions). */
   readonly distributions: string[];
+  /** The CPU architectures the recipe allows (its `architectures`); the factory makes a project for each. @default ['amd64'] */
+  readonly architectures?: Architecture[];
   /** The recipe's own bundle_flavour, if it sets one. @default none */
   readonly bundleFlavour?: string;
   /** Environment variables the recipe reads a secret from (its user's `password: {env: ...}`). @default none */
@@ -65,6 +68,7 @@ export abstract class RecipeSource {
         name,
         buildType: recipe.build_type,
         distributions: [...recipe.os_versions],
+        architectures: [...recipe.architectures],
         bundleFlavour: recipe.bundle_flavour,
         secretVariables: secret ? [secret] : [],
         usesAnsible: recipe.ansible !== undefined,

@@ -5,6 +5,8 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { archNameField } from '../../lib/core/architecture';
+import { DirectoryCatalog } from '../../lib/recipes/catalog';
 import { REPO_ROOT } from '../support/cli';
 import {
   ConsumerApp, Manifest, appTool, createConsumerApp, packCleanCheckout, repoManifest, toolEnv,
@@ -148,11 +150,15 @@ describeWith(
       const recipes = readdirSync(join(installed, 'recipes', 'images')).map((f) => f.replace(/\.yaml$/, '')).sort();
       expect(recipes.length).toBeGreaterThan(0);
       const projects = ofType('AWS::CodeBuild::Project');
-      // Physical names come from the factory's name, by default its stack's.
-      expect(projects.map((p) => p.Properties.Name).sort()).toEqual([...recipes.map((n) => `PlatformImages-${n}`), 'PlatformImages_cleanup'].sort());
+      // A project per recipe and architecture it allows (arm64 ones `<name>-arm64`); physical names come from the factory's name, by default its stack's.
+      const catalog = new DirectoryCatalog(join(installed, 'recipes'));
+      const builds = recipes.flatMap((name) => catalog.recipe(name).architectures.map((architecture) => ({ name, architecture })));
+      expect(builds.some((b) => b.architecture === 'arm64')).toBe(true);
+      const projectNames = builds.map(({ name, architecture }) => `PlatformImages-${archNameField(name, architecture)}`);
+      expect(projects.map((p) => p.Properties.Name).sort()).toEqual([...projectNames, 'PlatformImages_cleanup'].sort());
       const env = (name: string) => Object.fromEntries(projects.find((p) => p.Properties.Name === name)!.Properties.Environment.EnvironmentVariables
         .map((v: { Name: string; Value: string }) => [v.Name, v.Value]));
-      for (const recipe of recipes) expect(env(`PlatformImages-${recipe}`)).toMatchObject({ DISTRIBUTIONS: 'jammy noble', RELEASE_LABEL: 'hotdog' });
+      for (const name of projectNames) expect(env(name)).toMatchObject({ DISTRIBUTIONS: 'jammy noble', RELEASE_LABEL: 'hotdog' });
       expect(env('PlatformImages_cleanup')).toMatchObject({ NUM_TO_KEEP: '5', RELEASE_LABEL: 'hotdog' });
       expect(ofType('AWS::CloudFront::Distribution')).toHaveLength(1);
       expect(ofType('AWS::S3::Bucket').length).toBeGreaterThanOrEqual(1);
@@ -160,11 +166,11 @@ describeWith(
       expect(ofType('AWS::SNS::Topic')).toHaveLength(1);
       expect(ofType('AWS::Events::Rule').map((r) => r.Properties.ScheduleExpression)).toEqual(['cron(0 3 * * ? *)']);
       expect(Object.keys(tsxSynth.template.Outputs ?? {})).toEqual(['ImagesUrl']);
-      // The pipeline builds every recipe x distribution the example asked for.
+      // The pipeline builds every recipe x distribution x architecture the example asked for.
       const definition = stateMachineDefinition(ofType('AWS::StepFunctions::StateMachine')[0].Properties.DefinitionString);
-      const builds = definition.States[definition.StartAt].Result as { name: string; distribution: string }[];
-      expect(builds.map(({ name, distribution }) => ({ name, distribution }))).toEqual(
-        recipes.flatMap((name) => ['jammy', 'noble'].map((distribution) => ({ name, distribution }))),
+      const planned = definition.States[definition.StartAt].Result as { name: string; distribution: string; architecture: string }[];
+      expect(planned.map(({ name, distribution, architecture }) => ({ name, distribution, architecture }))).toEqual(
+        builds.flatMap(({ name, architecture }) => ['jammy', 'noble'].map((distribution) => ({ name, distribution, architecture }))),
       );
 
       // The builder asset is the package's prebuilt bundles, byte for byte, beside the recipes.

@@ -254,6 +254,9 @@ describe('grants for operators', () => {
     expect(builds.Action).toEqual(['codebuild:StartBuild', 'codebuild:StopBuild', 'codebuild:BatchGetBuilds', 'codebuild:BatchGetProjects']);
     const projectArns = statements.filter((s) => JSON.stringify(s.Action).includes('codebuild:StartBuild')).map((s) => JSON.stringify(s.Resource));
     expect(projectArns).toHaveLength(3);
+    // trigger --name looks up every architecture's project: the ones not made may be read (found missing), no more.
+    const lookups = statements.filter((s) => s.Action === 'codebuild:BatchGetProjects').flatMap((s) => [s.Resource].flat()).map((r) => JSON.stringify(r));
+    expect(lookups.map((r) => r.match(/project\/([^"]+)"/)![1]).sort()).toEqual(['Factory-dev-env-arm64', 'Factory-webapp-arm64', 'Factory-wrangler-arm64']);
     for (const project of Object.values(factory.projects)) {
       expect(projectArns.some((arn) => arn.includes(idOf(project.project)))).toBe(true);
     }

@@ -9,6 +9,8 @@ export interface CatalogRecipe {
   name: string;
   build_type: 'lxd' | 'bare_metal' | 'docker' | 'ami';
   os_versions: string[];
+  /** The recipe's `architectures` (absent: the schema's default, amd64). */
+  architectures?: Array<'amd64' | 'arm64'>;
   ansible?: boolean;
   /** The recipe's user reads its password from this variable. */
   passwordEnv?: string;
@@ -35,6 +37,7 @@ export function writeCatalog(recipes: CatalogRecipe[], common: Record<string, st
       `os_versions: [${recipe.os_versions.join(', ')}]`,
       'packages: [curl]',
     ];
+    if (recipe.architectures) lines.push(`architectures: [${recipe.architectures.join(', ')}]`);
     if (recipe.ansible) lines.push('ansible:', '  playbook: playbooks/site.yml');
     if (recipe.passwordEnv) lines.push('user:', '  name: operator', '  password:', `    env: ${recipe.passwordEnv}`);
     if (recipe.bundle_flavour) lines.push(`bundle_flavour: ${recipe.bundle_flavour}`);

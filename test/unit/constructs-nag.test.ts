@@ -22,9 +22,20 @@ const withSecret = writeCatalog([
 
 const withAmi = writeCatalog([{ name: 'fleet', build_type: 'ami', os_versions: ['bookworm'] }]);
 
+const withArm64 = writeCatalog([
+  { name: 'webapp', build_type: 'lxd', os_versions: ['bookworm'], architectures: ['amd64', 'arm64'] },
+  { name: 'wrangler', build_type: 'bare_metal', os_versions: ['noble'], architectures: ['amd64', 'arm64'], passwordEnv: 'OPERATOR_PASSWORD' },
+  { name: 'dev-env', build_type: 'docker', os_versions: ['bookworm'], architectures: ['arm64'] },
+]);
+
 const configurations: Record<string, (stack: Stack) => ImageFactoryProps> = {
   'the defaults': () => ({ recipes: RecipeSource.directory(catalog) }),
   'an ami recipe copied and shared': () => ({ recipes: RecipeSource.directory(withAmi), amiCopyRegions: ['us-west-2'], amiShareAccounts: ['444455556666'] }),
+  'arm64 projects beside amd64 ones (secrets, registry, S3 org repository)': (stack) => ({
+    recipes: RecipeSource.directory(withArm64),
+    secrets: { OPERATOR_PASSWORD: BuildSecret.fromSecretsManager(secretsmanager.Secret.fromSecretNameV2(stack, 'Pw', 'image-user')) },
+    aptRepo: 's3://acme-apt/repos',
+  }),
   'an existing store': (stack) => ({
     recipes: RecipeSource.directory(catalog),
     store: ImageStore.fromBucketName(stack, 'Existing', 'acme-images', { distributionId: 'E1EXAMPLE' }),

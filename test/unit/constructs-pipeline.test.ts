@@ -90,6 +90,7 @@ describe('ImageBuildPipeline', () => {
     expect(failed.Parameters).toEqual({
       'name.$': '$.name',
       'distribution.$': '$.distribution',
+      'architecture.$': '$.architecture',
       status: 'FAILED',
       'error.$': '$.failure.error',
       'buildId.$': '$.failure.buildId',
@@ -221,7 +222,7 @@ describe('ImageBuildPipeline options', () => {
     expect(refusal({ recipes: RecipeSource.directory(catalog), images: ['nope'] }))
       .toMatch(/^Factory\/Factory: unknown image\(s\) nope in /);
     expect(refusal({ recipes: RecipeSource.directory(catalog), distributions: ['focal'] }))
-      .toBe('Factory/Factory: no recipe allows any of the selected distributions');
+      .toBe('Factory/Factory: no recipe allows any of the selected distributions and architectures');
     expect(refusal({ recipes: RecipeSource.directory(catalog), maxConcurrency: 0 }))
       .toBe('Factory/Factory/Pipeline: maxConcurrency must be a positive integer');
     expect(refusal({ recipes: RecipeSource.directory(catalog), retries: -1 }))

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { archNameField } from '../../lib/core/architecture';
 import { DirectoryCatalog, bundledRecipesDir } from '../../lib/recipes/catalog';
 import { standardCatalog } from './constructs-helpers';
 
@@ -48,13 +49,17 @@ describe('npx cdk synth (cdk.json app)', () => {
     expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: expect.not.stringMatching(/docker/i) });
     const resources = template(result.out, 'TailorImageFactory').Resources;
     const names = Object.values(resources).filter((r) => r.Type === 'AWS::CodeBuild::Project').map((r) => r.Properties.Name).sort();
-    const recipes = new DirectoryCatalog(bundledRecipesDir()).names();
-    // Named after the factory (the stack's name by default).
-    expect(names).toEqual([...recipes.map((n) => `TailorImageFactory-${n}`), 'TailorImageFactory_cleanup'].sort());
-    // The bundled wrangler reads its password from WRANGLER_PASSWORD: cdk.json maps that secret.
-    const wrangler = Object.values(resources).find((r) => r.Properties.Name === 'TailorImageFactory-wrangler')!;
-    expect(wrangler.Properties.Environment.EnvironmentVariables).toContainEqual(
-      { Name: 'WRANGLER_PASSWORD', Type: 'PARAMETER_STORE', Value: '/tailor-image/WRANGLER_PASSWORD' });
+    const catalog = new DirectoryCatalog(bundledRecipesDir());
+    // Named after the factory (the stack's name by default): a project per recipe and architecture it allows.
+    const expected = catalog.names().flatMap((n) => catalog.recipe(n).architectures.map((arch) => `TailorImageFactory-${archNameField(n, arch)}`));
+    expect(expected).toContain('TailorImageFactory-webapp-arm64');
+    expect(names).toEqual([...expected, 'TailorImageFactory_cleanup'].sort());
+    // The bundled wrangler reads its password from WRANGLER_PASSWORD: cdk.json maps that secret, for both architectures.
+    for (const name of ['TailorImageFactory-wrangler', 'TailorImageFactory-wrangler-arm64']) {
+      const wrangler = Object.values(resources).find((r) => r.Properties.Name === name)!;
+      expect(wrangler.Properties.Environment.EnvironmentVariables).toContainEqual(
+        { Name: 'WRANGLER_PASSWORD', Type: 'PARAMETER_STORE', Value: '/tailor-image/WRANGLER_PASSWORD' });
+    }
     expect(Object.values(resources).some((r) => r.Type === 'AWS::StepFunctions::StateMachine')).toBe(true);
     // cdk-nag ran as a validation plugin; a failing report would have stopped synth.
     const report = JSON.parse(readFileSync(join(result.out, 'validation-report.json'), 'utf8'));

@@ -6,7 +6,7 @@ import { AddressInfo } from 'node:net';
  * An AWS JSON-protocol service stand-in on 127.0.0.1 (POST /, X-Amz-Target:
  * <prefix>.<Operation>): it records every request and answers with `answer()`; an
  * operation in `errors` is refused with that error type, and an exception thrown by
- * `answer()` becomes a 400 of `failureType`.
+ * `answer()` becomes a 400 of `failureType` (or of the exception's own `type`).
  */
 export abstract class FakeJsonService {
   readonly requests: Array<{ operation: string; body: any }> = [];
@@ -52,7 +52,7 @@ export abstract class FakeJsonService {
       try {
         reply(200, this.answer(operation, body));
       } catch (e) {
-        reply(400, { __type: this.failureType, message: (e as Error).message });
+        reply(400, { __type: (e as { type?: string }).type ?? this.failureType, message: (e as Error).message });
       }
     });
   }

@@ -32,6 +32,8 @@ const ACCOUNT = '123456789012';
 export class FakeCodeBuild extends FakeJsonService {
   readonly builds = new Map<string, FakeBuild>();
   failDistributions = new Set<string>();
+  /** When set, the only projects BatchGetProjects may read (as an IAM grant on their ARNs): any other name is AccessDenied. */
+  readableProjects?: Set<string>;
   /** Projects per ListProjects page, to exercise paging. */
   pageSize = 2;
 
@@ -49,6 +51,8 @@ export class FakeCodeBuild extends FakeJsonService {
         return { projects: page, ...(next ? { nextToken: next } : {}) };
       }
       case 'BatchGetProjects': {
+        const unreadable = (body.names as string[]).find((name) => this.readableProjects && !this.readableProjects.has(name));
+        if (unreadable) throw Object.assign(new Error(`not authorized to perform codebuild:BatchGetProjects on project/${unreadable}`), { type: 'AccessDeniedException' });
         const found = this.projects.filter((p) => body.names.includes(p.name));
         return {
           projects: found.map((p) => ({

@@ -17,9 +17,24 @@ const factoryProject = (image: string, distributions: string, factory = FACTORY)
   tags: { 'tailor-image:factory': factory, 'tailor-image:image': image },
 });
 
+/** An arm64 project as ImageFactory makes it: `<factory>-<image>-arm64`, ARCHITECTURE=arm64, its own cache place. */
+const arm64Project = (image: string, distributions: string): FakeProject => {
+  const project = factoryProject(image, distributions);
+  return {
+    ...project,
+    name: `${project.name}-arm64`,
+    env: { ...project.env, ARCHITECTURE: 'arm64', CACHE_LOCATION: `cache-bucket/${image}-arm64` },
+  };
+};
+
 function projects(): FakeProject[] {
   return [
     factoryProject('webapp', 'jammy noble bookworm'),
+    arm64Project('webapp', 'jammy noble bookworm'),
+    // Only arm64.
+    arm64Project('board', 'bookworm'),
+    // Named as an arm64 project, but building amd64.
+    { ...arm64Project('mislabelled', 'bookworm'), env: { ...arm64Project('mislabelled', 'bookworm').env, ARCHITECTURE: '' } },
     { ...factoryProject('wrangler', 'jammy noble'), secrets: ['WRANGLER_PASSWORD'] },
     factoryProject('dev-env', 'bookworm'),
     { name: `${FACTORY}_cleanup`, env: { RELEASE_LABEL: 'hotdog' }, tags: { 'tailor-image:factory': FACTORY } },
@@ -74,7 +89,7 @@ function trigger(args: string[], env: NodeJS.ProcessEnv = {}) {
 
 describe('trigger: start and follow builds', () => {
   test('starts one build per distribution with its overrides and follows them to success', async () => {
-    const result = await trigger(['--name', 'webapp', '--distribution', 'jammy', '--distribution', 'noble',
+    const result = await trigger(['--name', 'webapp', '--distribution', 'jammy', '--distribution', 'noble', '--arch', 'amd64',
       '--set', 'TIMESTAMP=20261126.120000', '--set', 'MIRROR=http://mirror.example.com/ubuntu']);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
@@ -92,8 +107,9 @@ describe('trigger: start and follow builds', () => {
     }
     const lines = result.stdout.trim().split('\n');
     expect(lines.filter((l) => l.startsWith('started webapp/'))).toHaveLength(2);
+    expect(lines.filter((l) => l.startsWith('started webapp/jammy/amd64: '))).toHaveLength(1);
     // Every phase is reported once per build, in order, and the log links are printed.
-    for (const d of ['jammy', 'noble']) {
+    for (const d of ['jammy/amd64', 'noble/amd64']) {
       const phases = lines.filter((l) => l.startsWith(`webapp/${d}: `) && /^[A-Z_]+$/.test(l.split(': ')[1]))
         .map((l) => l.split(': ')[1]);
       expect(phases).toEqual(['QUEUED', 'PROVISIONING', 'DOWNLOAD_SOURCE', 'INSTALL', 'PRE_BUILD', 'BUILD', 'POST_BUILD',
@@ -107,13 +123,13 @@ describe('trigger: start and follow builds', () => {
 
   test('a failed build: its phase and reason are shown, one error line, exit 1', async () => {
     server.failDistributions.add('noble');
-    const result = await trigger(['--name', 'webapp', '--distribution', 'jammy', '--distribution', 'noble']);
+    const result = await trigger(['--name', 'webapp', '--distribution', 'jammy', '--distribution', 'noble', '--arch', 'amd64']);
     expect(result.code).toBe(1);
-    expect(result.stderr).toBe('trigger: error: 1 of 2 build(s) did not succeed: webapp/noble FAILED\n');
-    expect(result.stdout).toMatch(/^webapp\/noble: FAILED in BUILD \(Error while executing command: node create_image\.js\. Reason: exit status 1\) \(https:\/\//m);
-    expect(result.stdout).toMatch(/^webapp\/jammy: SUCCEEDED/m);
+    expect(result.stderr).toBe('trigger: error: 1 of 2 build(s) did not succeed: webapp/noble/amd64 FAILED\n');
+    expect(result.stdout).toMatch(/^webapp\/noble\/amd64: FAILED in BUILD \(Error while executing command: node create_image\.js\. Reason: exit status 1\) \(https:\/\//m);
+    expect(result.stdout).toMatch(/^webapp\/jammy\/amd64: SUCCEEDED/m);
     // The failed build skipped the phases after BUILD, as CodeBuild does.
-    expect(result.stdout).not.toMatch(/^webapp\/noble: POST_BUILD$/m);
+    expect(result.stdout).not.toMatch(/^webapp\/noble\/amd64: POST_BUILD$/m);
   });
 
   test('without --distribution: every distribution the recipe allows', async () => {
@@ -156,7 +172,7 @@ describe('trigger: start and follow builds', () => {
   test('--no-wait starts, prints the links and exits without following', async () => {
     const result = await trigger(['--name', 'dev-env', '--no-wait']);
     expect(result.code).toBe(0);
-    expect(result.stdout).toMatch(/^started dev-env\/bookworm: Acme-dev-env:[0-9a-f-]+ https:\/\/eu-west-1\.console\.aws\.amazon\.com\/codesuite\/codebuild\/123456789012\/projects\/Acme-dev-env\/build\//m);
+    expect(result.stdout).toMatch(/^started dev-env\/bookworm\/amd64: Acme-dev-env:[0-9a-f-]+ https:\/\/eu-west-1\.console\.aws\.amazon\.com\/codesuite\/codebuild\/123456789012\/projects\/Acme-dev-env\/build\//m);
     expect(server.operations('BatchGetBuilds')).toEqual([]);
   });
 
@@ -167,6 +183,54 @@ describe('trigger: start and follow builds', () => {
     // The old flag still works.
     const old = await trigger(['--name', 'webapp', '--prefix', 'Acme-staging', '--no-wait']);
     expect(old.code).toBe(0);
+  });
+
+  test('without --arch: every architecture the factory has a project for, each on its project with its own cache place', async () => {
+    const result = await trigger(['--name', 'webapp', '--distribution', 'bookworm']);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const starts = server.operations('StartBuild');
+    expect(starts.map((s) => [s.projectName, s.cacheOverride.location])).toEqual([
+      [`${FACTORY}-webapp`, 'cache-bucket/webapp/bookworm'],
+      [`${FACTORY}-webapp-arm64`, 'cache-bucket/webapp-arm64/bookworm'],
+    ]);
+    // No ARCHITECTURE override: the project sets its own.
+    for (const start of starts) expect(start.environmentVariablesOverride.map((v: { name: string }) => v.name)).toEqual(['DISTRIBUTION']);
+    const lines = result.stdout.trim().split('\n');
+    expect(lines.filter((l) => l.startsWith('started '))).toEqual([
+      expect.stringMatching(/^started webapp\/bookworm\/amd64: Acme-webapp:/),
+      expect.stringMatching(/^started webapp\/bookworm\/arm64: Acme-webapp-arm64:/),
+    ]);
+    expect(lines).toContainEqual(expect.stringMatching(/^webapp\/bookworm\/arm64: SUCCEEDED \(https:/));
+    expect(lines[lines.length - 1]).toBe('all 2 build(s) succeeded');
+    // An amd64-only recipe: its one project; an arm64-only one: its one project.
+    await trigger(['--name', 'wrangler', '--distribution', 'jammy', '--no-wait']);
+    await trigger(['--name', 'board', '--no-wait']);
+    expect(server.operations('StartBuild').slice(2).map((s) => s.projectName)).toEqual([`${FACTORY}-wrangler`, `${FACTORY}-board-arm64`]);
+  });
+
+  test('an operator who may read only the amd64 project (a factory granted before arm64 projects) still starts it', async () => {
+    server.readableProjects = new Set([`${FACTORY}-wrangler`]);
+    const result = await trigger(['--name', 'wrangler', '--distribution', 'jammy', '--no-wait']);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(server.operations('StartBuild').map((s) => s.projectName)).toEqual([`${FACTORY}-wrangler`]);
+    // Asked for by --arch, the refusal is the answer; with nothing readable, too.
+    const asked = await trigger(['--name', 'wrangler', '--arch', 'arm64']);
+    expect(asked.code).toBe(1);
+    expect(asked.stderr).toMatch(/^trigger: error: BatchGetProjects failed: AccessDeniedException: not authorized .*project\/Acme-wrangler-arm64\n$/);
+    server.readableProjects = new Set();
+    const none = await trigger(['--name', 'wrangler']);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/^trigger: error: BatchGetProjects failed: AccessDeniedException: not authorized .*project\/Acme-wrangler\n$/);
+  });
+
+  test('--arch arm64 starts only the arm64 project; a failure names the architecture', async () => {
+    server.failDistributions.add('noble');
+    const result = await trigger(['--name', 'webapp', '--arch', 'arm64', '--arch', 'arm64', '--distribution', 'noble']);
+    expect(result.code).toBe(1);
+    expect(server.operations('StartBuild').map((s) => s.projectName)).toEqual([`${FACTORY}-webapp-arm64`]);
+    expect(result.stderr).toBe('trigger: error: 1 of 1 build(s) did not succeed: webapp/noble/arm64 FAILED\n');
   });
 
   test('--set RELEASE_LABEL to a label the factory granted', async () => {
@@ -182,7 +246,14 @@ describe('trigger: bad input and failures, one line each, nothing started', () =
   const cases: Array<[string, string[], number, RegExp]> = [
     ['neither --name nor --all', [], 2, /^trigger: error: give exactly one of --name <image> or --all$/],
     ['both --name and --all', ['--name', 'webapp', '--all'], 2, /give exactly one of --name/],
-    ['an unknown image', ['--name', 'nope'], 2, /^trigger: error: no CodeBuild project "Acme-nope" \(is the factory "Acme" deployed, and is --factory right\?\)$/],
+    ['an unknown image', ['--name', 'nope'], 2, /^trigger: error: no CodeBuild project "Acme-nope" or "Acme-nope-arm64" \(is the factory "Acme" deployed, and is --factory right\?\)$/],
+    ['--arch of a project the factory did not make', ['--name', 'wrangler', '--arch', 'arm64'], 2,
+      /^trigger: error: no CodeBuild project "Acme-wrangler-arm64" \(is the factory "Acme" deployed, and is --factory right\?\)$/],
+    ['an unknown --arch', ['--name', 'webapp', '--arch', 'riscv64'], 2, /^trigger: error: --arch "riscv64" is not an architecture \(amd64, arm64\)$/],
+    ['--arch with --all', ['--all', '--arch', 'arm64'], 2, /^trigger: error: --arch goes with --name, not --all/],
+    ['--set ARCHITECTURE', ['--name', 'webapp', '--set', 'ARCHITECTURE=amd64'], 2, /^trigger: error: --set ARCHITECTURE: use --arch/],
+    ['a project named for arm64 that builds amd64', ['--name', 'mislabelled'], 2,
+      /^trigger: error: CodeBuild project "Acme-mislabelled-arm64" builds amd64, not arm64 \(its ARCHITECTURE\)$/],
     ['a project of that name without the factory\'s tag', ['--name', 'lookalike'], 2,
       /^trigger: error: CodeBuild project "Acme-lookalike" is not factory "Acme"'s \(it has no tailor-image:factory tag\)$/],
     ['the recipe\'s own secret', ['--name', 'wrangler', '--set', 'WRANGLER_PASSWORD=hunter2'], 2,
