@@ -2,7 +2,7 @@ import { CodeBuildClient } from '@aws-sdk/client-codebuild';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { Command, Option } from 'commander';
 import { ARCHITECTURES, Architecture, archNameField, checkArchitecture } from '../core/architecture';
-import { checkNameField } from '../core/naming';
+import { checkNameField, formatTimestamp } from '../core/naming';
 import { BuildError, UsageError } from '../core/errors';
 import { buildProjectName } from '../core/factory-tags';
 import {
@@ -112,6 +112,9 @@ export function triggerMain(argv: string[]): Promise<number> {
     const projects = await findProjects(client, factory, image, architectures);
     const plan = planBuilds(projects, options.distribution);
     checkOverrides(projects, overrides);
+    // Several architectures of an image: one timestamp for all, so they land in one slot time
+    // and the publish store puts their image index under the usual tag (docs/CONTAINERS.md).
+    if (overrides.TIMESTAMP === undefined && new Set(plan.map((p) => p.architecture)).size > 1) overrides.TIMESTAMP = formatTimestamp(new Date());
 
     const started: Array<{ planned: PlannedBuild; id: string }> = [];
     for (const planned of plan) {

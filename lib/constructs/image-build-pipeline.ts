@@ -139,7 +139,13 @@ export class ImageBuildPipeline extends Construct {
         Resource: `arn:${Stack.of(this).partition}:states:::codebuild:startBuild.sync`,
         Parameters: {
           'ProjectName.$': '$.project',
-          EnvironmentVariablesOverride: [{ Name: 'DISTRIBUTION', Type: 'PLAINTEXT', 'Value.$': '$.distribution' }],
+          // RUN_STARTED: every build of one execution takes its timestamp from the execution's
+          // start (the buildspec formats it), so the architectures of a recipe land in one slot
+          // time and the publish store can put their image index under the usual tag.
+          EnvironmentVariablesOverride: [
+            { Name: 'DISTRIBUTION', Type: 'PLAINTEXT', 'Value.$': '$.distribution' },
+            { Name: 'RUN_STARTED', Type: 'PLAINTEXT', 'Value.$': '$$.Execution.StartTime' },
+          ],
           'CacheOverride.$': '$.cache',
         },
         ResultSelector: { 'buildId.$': '$.Build.Id', 'status.$': '$.Build.BuildStatus' },

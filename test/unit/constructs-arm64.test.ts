@@ -30,11 +30,18 @@ const envOf = (project: { Properties: Record<string, any> }): Record<string, unk
 /** The template with the builder asset's hash (it follows every change of the builder's code) blanked. */
 const normalized = (resources: Resources): Resources => JSON.parse(JSON.stringify(resources).replace(/[0-9a-f]{64}/g, '<asset-hash>'));
 
-/** The one line build-image.yml gained for architectures: a no-op without ARCHITECTURE. */
-const ARCH_LINE = '[ -z "${ARCHITECTURE:-}" ] || args+=(--arch "$ARCHITECTURE")\n';
+/**
+ * The lines build-image.yml gained for architectures: --arch, a no-op without ARCHITECTURE, and
+ * the pipeline's shared timestamp, a no-op without RUN_STARTED (only the pipeline sets it).
+ */
+const ARCH_LINES = [
+  '[ -z "${ARCHITECTURE:-}" ] || args+=(--arch "$ARCHITECTURE")\n',
+  '# A pipeline run gives every build its start time, so all its builds share one timestamp.\n' +
+    'if [ -z "${TIMESTAMP:-}" ] && [ -n "${RUN_STARTED:-}" ]; then TIMESTAMP=$(date -u -d "$RUN_STARTED" +%Y%m%d.%H%M%S); fi\n',
+];
 const withoutArchLine = (buildSpec: string): string => {
   const spec = JSON.parse(buildSpec);
-  spec.phases.build.commands = spec.phases.build.commands.map((command: string) => command.replace(ARCH_LINE, ''));
+  spec.phases.build.commands = spec.phases.build.commands.map((command: string) => ARCH_LINES.reduce((text, line) => text.replace(line, ''), command));
   return JSON.stringify(spec, null, 2);
 };
 
@@ -98,7 +105,7 @@ describe('arm64 build projects', () => {
   });
 
   test('the buildspec passes the project\'s ARCHITECTURE to create_image as --arch (run with a recording create_image.js)', () => {
-    const argvOf = (key: string): string[] => {
+    const argvOf = (key: string, extra: Record<string, string> = {}): string[] => {
       const dir = mkdtempSync(join(tmpdir(), 'buildspec-arch-'));
       // Stands in for the bundled builder: prints the arguments it was given.
       writeFileSync(join(dir, 'create_image.js'), 'process.stdout.write(JSON.stringify(process.argv.slice(2)));\n');
@@ -107,7 +114,7 @@ describe('arm64 build projects', () => {
       const [command] = JSON.parse(project(key).Properties.Source.BuildSpec).phases.build.commands as string[];
       const run = spawnSync('bash', ['-c', command], {
         cwd: dir, encoding: 'utf8',
-        env: { PATH: process.env.PATH, ...env, TAILOR_IMAGE_CACHE_DIR: join(dir, 'cache') },
+        env: { PATH: process.env.PATH, ...env, TAILOR_IMAGE_CACHE_DIR: join(dir, 'cache'), ...extra },
       });
       expect({ status: run.status, stderr: run.stderr }).toEqual({ status: 0, stderr: expect.not.stringContaining('build-image:') });
       return JSON.parse(readFileSync(join(dir, 'build-summary.json'), 'utf8'));
@@ -119,6 +126,12 @@ describe('arm64 build projects', () => {
     expect(amd).not.toContain('--arch');
     // Otherwise the same command line.
     expect(arm.filter((arg) => arg !== '--arch' && arg !== 'arm64')).toEqual(amd);
+    expect(amd).not.toContain('--timestamp');
+    // A pipeline execution's start (RUN_STARTED) is every build's timestamp; TIMESTAMP still wins.
+    const timestampOf = (argv: string[]) => argv[argv.indexOf('--timestamp') + 1];
+    expect(timestampOf(argvOf('webapp', { RUN_STARTED: '2026-12-02T05:30:07.123Z' }))).toBe('20261202.053007');
+    expect(timestampOf(argvOf('webapp-arm64', { RUN_STARTED: '2026-12-02T05:30:07.123Z' }))).toBe('20261202.053007');
+    expect(timestampOf(argvOf('webapp', { RUN_STARTED: '2026-12-02T05:30:07.123Z', TIMESTAMP: '20261201.000000' }))).toBe('20261201.000000');
   });
 
   test('an arm64 project\'s role has the amd64 project\'s grants, on its own cache prefix', () => {

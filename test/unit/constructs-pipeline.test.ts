@@ -47,7 +47,11 @@ describe('ImageBuildPipeline', () => {
     expect(task.Resource).toBe('arn:<Ref:AWS::Partition>:states:::codebuild:startBuild.sync');
     expect(task.Parameters).toEqual({
       'ProjectName.$': '$.project',
-      EnvironmentVariablesOverride: [{ Name: 'DISTRIBUTION', Type: 'PLAINTEXT', 'Value.$': '$.distribution' }],
+      EnvironmentVariablesOverride: [
+        { Name: 'DISTRIBUTION', Type: 'PLAINTEXT', 'Value.$': '$.distribution' },
+        // One timestamp per execution: the buildspec formats the start time (see the buildspec test).
+        { Name: 'RUN_STARTED', Type: 'PLAINTEXT', 'Value.$': '$$.Execution.StartTime' },
+      ],
       'CacheOverride.$': '$.cache',
     });
     expect(task.Next).toBe('Built');

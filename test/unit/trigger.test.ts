@@ -194,8 +194,12 @@ describe('trigger: start and follow builds', () => {
       [`${FACTORY}-webapp`, 'cache-bucket/webapp/bookworm'],
       [`${FACTORY}-webapp-arm64`, 'cache-bucket/webapp-arm64/bookworm'],
     ]);
-    // No ARCHITECTURE override: the project sets its own.
-    for (const start of starts) expect(start.environmentVariablesOverride.map((v: { name: string }) => v.name)).toEqual(['DISTRIBUTION']);
+    // No ARCHITECTURE override: the project sets its own. One TIMESTAMP for both architectures,
+    // so they land in one slot time (and the usual docker tag gets their image index).
+    for (const start of starts) expect(start.environmentVariablesOverride.map((v: { name: string }) => v.name)).toEqual(['TIMESTAMP', 'DISTRIBUTION']);
+    const stamps = starts.map((s) => s.environmentVariablesOverride.find((v: { name: string }) => v.name === 'TIMESTAMP').value);
+    expect(stamps[0]).toMatch(/^\d{8}\.\d{6}$/);
+    expect(stamps[1]).toBe(stamps[0]);
     const lines = result.stdout.trim().split('\n');
     expect(lines.filter((l) => l.startsWith('started '))).toEqual([
       expect.stringMatching(/^started webapp\/bookworm\/amd64: Acme-webapp:/),
