@@ -5,7 +5,7 @@ import { run } from '../core/exec';
 import { BuildLog } from '../core/log';
 import { BootstrapKeyInput, bootstrapKey } from './bootstrap-cache';
 import { BootstrapSpec } from './bootstrap-spec';
-import { hostToolEnv } from './command-env';
+import { hostToolEnv, PACKAGE_INSTALL_ENV } from './command-env';
 import { sourceDateEnv } from './source-date';
 
 /** The arguments of `mmdebstrap` that bootstrap `spec` into the directory `target`; `options` (hooks) go before the positionals. */
@@ -43,7 +43,8 @@ export async function runMmdebstrap(
     describe: 'mmdebstrap',
     // Its environment reaches every maintainer script: named variables only, no host secret.
     // SOURCE_DATE_EPOCH: mmdebstrap, dpkg and the scripts write the build time, not the clock's.
-    env: hostToolEnv(sourceDateEnv(context.sourceDateEpoch)),
+    // INITRD=No: one initramfs per kernel, from initramfs-tools' trigger (PACKAGE_INSTALL_ENV).
+    env: hostToolEnv({ ...PACKAGE_INSTALL_ENV, ...sourceDateEnv(context.sourceDateEpoch) }),
   });
 }
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { debDirOf } from '../base-rootfs';
 import { BuildError } from '../../core/errors';
 import { mountChroot } from '../chroot';
-import { CHROOT_ENV } from '../command-env';
+import { CHROOT_ENV, PACKAGE_INSTALL_ENV } from '../command-env';
 import { BuildContext, Stage } from '../context';
 import { aptSources, missingKeyringAdvice } from '../../core/distributions';
 import { run } from '../../core/exec';
@@ -85,7 +85,7 @@ async function installExtraPackages(ctx: BuildContext, packages: string[]): Prom
     apt = ['flock', join(debDir, '.lock'), ...apt];
   }
   const aptGet = (args: string[], describe: string) =>
-    run(apt[0], [...apt.slice(1), ...args], { log, signal, env: { ...CHROOT_ENV, ...sourceDateEnvOf(ctx.request) }, describe });
+    run(apt[0], [...apt.slice(1), ...args], { log, signal, env: { ...CHROOT_ENV, ...PACKAGE_INSTALL_ENV, ...sourceDateEnvOf(ctx.request) }, describe });
   const install = () => aptGet(['install', '-y', '--no-install-recommends', ...packages], `apt-get install ${packages.join(' ')}`);
   try {
     await install();

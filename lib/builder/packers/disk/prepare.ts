@@ -56,6 +56,7 @@ export async function prepareBareMetalRootfs(input: PackInput): Promise<void> {
   for (const name of root.list(source)) {
     if (/\.(mod|lst|img)$/.test(name)) await root.copyIn(root.resolve(`${source}/${name}`), `${target}/${name}`);
   }
+  await makeMissingInitramfs(root, input.chroot);
   await input.chroot.run(
     ['grub-mkimage', '-O', platform, '-d', source, '-p', GRUB_PREFIX, '-o', `${target}/${image}`, ...modules],
     { describe: `grub-mkimage (${platform})` },
@@ -68,6 +69,31 @@ export async function prepareBareMetalRootfs(input: PackInput): Promise<void> {
   await root.writeFile(GROW_ROOT_SCRIPT_PATH, GROW_ROOT_SCRIPT, { mode: 0o755 });
   await root.writeFile(`/etc/systemd/system/${GROW_ROOT_UNIT}`, GROW_ROOT_UNIT_TEXT);
   await enableUnit(root, 'local-fs.target.wants', GROW_ROOT_UNIT, `/etc/systemd/system/${GROW_ROOT_UNIT}`);
+}
+
+/**
+ * An initramfs for every kernel that has none, and the kernel links that name it. The
+ * bootstrap's installs leave the initramfs to initramfs-tools' trigger (INITRD=No,
+ * PACKAGE_INSTALL_ENV), which does not fire when a kernel comes after initramfs-tools (a recipe
+ * step's install, say); and with INITRD=No linux-base leaves out the `initrd.img` link beside
+ * `vmlinuz`, which grub.cfg boots through (so a kernel upgrade on the machine keeps booting):
+ * it is made again once the initramfs is there, as the kernel's postinst would have.
+ */
+async function makeMissingInitramfs(root: Rootfs, chroot: NonNullable<PackInput['chroot']>): Promise<void> {
+  const versions = root.list('/boot')
+    .filter((name) => name.startsWith('vmlinuz-'))
+    .map((name) => name.slice('vmlinuz-'.length))
+    .filter((version) => root.exists(`/lib/modules/${version}`))
+    .sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
+  for (const version of versions) {
+    if (root.exists(`/boot/initrd.img-${version}`)) continue;
+    await chroot.run(['update-initramfs', '-c', '-k', version], { describe: `update-initramfs -c -k ${version}` });
+  }
+  const linked = ['/boot', ''].some((dir) => root.lstat(`${dir}/vmlinuz`) !== undefined && root.lstat(`${dir}/initrd.img`) !== undefined);
+  if (linked || versions.length === 0 || !root.exists('/usr/bin/linux-update-symlinks')) return;
+  for (const version of versions) {
+    await chroot.run(['linux-update-symlinks', 'install', version, `/boot/vmlinuz-${version}`], { describe: `linux-update-symlinks install ${version}` });
+  }
 }
 
 async function enableUnit(root: Rootfs, wantsDir: string, unit: string, target: string): Promise<void> {
