@@ -63,7 +63,7 @@ describeWith(
       const result = await first;
       expect(result.code).toBe(0);
       expect(result.stderr).toMatch(/test: running in LXD as tailor-test-/);
-      expect(result.stderr).toMatch(/test: booting a throwaway copy of the disk under QEMU/);
+      expect(result.stderr).toMatch(/test: booting a throwaway copy of the disk under qemu-system-x86_64 \(TCG, /);
 
       const entries = index()[TIMESTAMP];
       const checks = (entry: { tests: { checks: { name: string; passed: boolean }[] } }) =>
