@@ -16,6 +16,11 @@ describe('retention', () => {
     expect(files(expiredEntries([...web, ...other], { numToKeep: 2, now }))).toEqual(files(web.slice(0, 3)));
   });
 
+  test('each architecture keeps its own newest N (an arm64 build is the name field <recipe>-arm64)', () => {
+    const arm = [5, 30].map((day) => entry('webapp-arm64', 'bookworm', `202601${String(day).padStart(2, '0')}.120000`));
+    expect(files(expiredEntries([...web, ...arm], { numToKeep: 1, now })).sort()).toEqual([...files(web.slice(0, 4)), ...files(arm.slice(0, 1))].sort());
+  });
+
   test('daysToKeep removes what is older than N days, per group', () => {
     // 2026-01-20 12:00 is exactly 11 days before now: kept with 12, gone with 11.
     expect(files(expiredEntries(web, { daysToKeep: 12, now }))).toEqual(files(web.slice(0, 3)));
